@@ -1,0 +1,70 @@
+import secrets
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+def new_invite_code() -> str:
+    return secrets.token_urlsafe(6)
+
+
+class User(AbstractUser):
+    """Shoppers, merchant staff and platform operators alike. Shoppers sign in with phone or email."""
+
+    phone = models.CharField(_("phone"), max_length=20, unique=True, null=True, blank=True)
+    province = models.CharField(_("province"), max_length=32, blank=True)
+    city = models.CharField(_("city"), max_length=32, blank=True)
+    invite_code = models.CharField(max_length=16, unique=True, default=new_invite_code, editable=False)
+    is_banned = models.BooleanField(_("banned"), default=False)
+
+    def __str__(self):
+        return self.phone or self.email or self.username
+
+
+class Merchant(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    is_verified = models.BooleanField(_("verified"), default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="MerchantStaff", related_name="merchants")
+
+    class Meta:
+        verbose_name = _("merchant")
+        verbose_name_plural = _("merchants")
+
+    def __str__(self):
+        return self.name
+
+
+class MerchantStaff(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "merchant_admin", _("merchant admin")
+        CAMPAIGN_MANAGER = "campaign_manager", _("campaign manager")
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=32, choices=Role.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["merchant", "user"], name="merchant_staff_unique")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.merchant} ({self.role})"
+
+
+class Device(models.Model):
+    fingerprint = models.CharField(_("fingerprint"), max_length=128, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+    )
+    first_seen = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(auto_now=True)
+    is_banned = models.BooleanField(_("banned"), default=False)
+
+    class Meta:
+        verbose_name = _("device")
+        verbose_name_plural = _("devices")
+
+    def __str__(self):
+        return self.fingerprint

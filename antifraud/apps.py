@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class AntifraudConfig(AppConfig):
+    name = "antifraud"
+    verbose_name = "Antifraud"

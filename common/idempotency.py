@@ -1,0 +1,100 @@
+"""Idempotency-Key for POSTs that move money (Stripe semantics).
+
+same key + same body → the stored reply; same key + another body → 422; the first still running → 409.
+Keys are scoped per caller and kept IDEMPOTENCY_KEY_TTL_HOURS. The reply is stored in the same database transaction
+as the business effect, so there is never an effect without its reply or a reply without its effect.
+"""
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from .errors import ApplicationError, Conflict, Unprocessable
+from .models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+# A request whose worker died mid-flight is taken over after this long, so a key is never stuck forever.
+STALE_LOCK = timedelta(minutes=2)
+
+
+def _fingerprint(request) -> str:
+    body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
+
+
+def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord | None, Response | None]:
+    """Insert the in-progress row in its own committed statement, so a concurrent duplicate sees it at once."""
+    now = timezone.now()
+    expiry = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM common_idempotencyrecord WHERE scope = %s AND key = %s AND created_at < %s",
+            [scope, key, expiry],
+        )
+        cursor.execute(
+            """INSERT INTO common_idempotencyrecord (scope, key, fingerprint, state, created_at, locked_at)
+               VALUES (%s, %s, %s, 'in_progress', %s, %s)
+               ON CONFLICT (scope, key) DO NOTHING RETURNING id""",
+            [scope, key, fingerprint, now, now],
+        )
+        row = cursor.fetchone()
+    if row:
+        return IdempotencyRecord.objects.get(pk=row[0]), None
+    existing = IdempotencyRecord.objects.get(scope=scope, key=key)
+    if existing.fingerprint != fingerprint:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different request.", code="idempotency_key_reused"
+        )
+    if existing.state == IdempotencyRecord.State.DONE:
+        replay = Response(existing.response_body, status=existing.response_status)
+        replay["Idempotent-Replayed"] = "true"
+        return None, replay
+    taken_over = IdempotencyRecord.objects.filter(pk=existing.pk, locked_at__lt=now - STALE_LOCK).update(
+        locked_at=now
+    )
+    if taken_over:
+        return IdempotencyRecord.objects.get(pk=existing.pk), None
+    raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress")
+
+
+def idempotent(view_method):
+    """Wrap a DRF view method (post) so it runs at most once per caller and key."""
+
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = request.headers.get(HEADER, "").strip()
+        if not key or len(key) > 255:
+            raise ApplicationError(
+                f"The {HEADER} header is required (1–255 characters).", code="idempotency_key_required"
+            )
+        scope = f"user:{request.user.pk}"
+        record, replay = _claim(scope, key, _fingerprint(request))
+        if replay is not None:
+            return replay
+        try:
+            with transaction.atomic():
+                response = view_method(self, request, *args, **kwargs)
+                body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
+                IdempotencyRecord.objects.filter(pk=record.pk).update(
+                    state=IdempotencyRecord.State.DONE, response_status=response.status_code, response_body=body
+                )
+                return response
+        except BaseException:
+            # Nothing was written; free the key so the client may retry the same request.
+            IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
+            raise
+
+    return wrapper
+
+
+def idempotency_records_purge() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

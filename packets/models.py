@@ -1,0 +1,124 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class Packet(models.Model):
+    """The issuance record of seed §1: packet id, issuer, receiver, amount, issued at."""
+
+    class Status(models.TextChoices):
+        ISSUED = "issued", _("valid")
+        USED = "used", _("used")
+        EXPIRED = "expired", _("expired")
+        REVOKED = "revoked", _("revoked")
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="packets")
+    earn_rule = models.ForeignKey("campaigns.EarnRule", null=True, blank=True, on_delete=models.PROTECT)
+    issuer_merchant = models.ForeignKey(
+        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="issued_packets"
+    )
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="packets")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    min_spend = models.DecimalField(_("minimum spend"), **MONEY)
+    categories = ArrayField(models.CharField(max_length=50), blank=True, default=list)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ISSUED)
+    issued_at = models.DateTimeField(_("issued at"))
+    expires_at = models.DateTimeField(_("expires at"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    source_order = models.ForeignKey(
+        "packets.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="earned_packets"
+    )
+
+    class Meta:
+        verbose_name = _("red packet")
+        verbose_name_plural = _("red packets")
+        indexes = [
+            models.Index(fields=["holder", "status", "expires_at"]),
+            models.Index(fields=["status", "expires_at"], name="packet_expiry_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="packet_amount_positive"),
+            # One order earns at most one packet per earn rule, however often the order is retried.
+            models.UniqueConstraint(fields=["source_order", "earn_rule"], name="packet_once_per_order_rule"),
+        ]
+
+    def __str__(self):
+        return self.code
+
+
+class Order(models.Model):
+    class Channel(models.TextChoices):
+        API = "api", _("merchant API")
+        STORE = "store", _("demo store")
+
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="orders")
+    shopper = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    order_no = models.CharField(_("order number"), max_length=64)
+    gross_amount = models.DecimalField(_("gross amount"), **MONEY)
+    packet = models.ForeignKey(Packet, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    discount = models.DecimalField(_("discount"), **MONEY)
+    amount_paid = models.DecimalField(_("amount paid"), **MONEY)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "order_no"], name="order_no_unique_per_merchant"),
+            models.CheckConstraint(condition=Q(gross_amount__gt=0), name="order_gross_positive"),
+            models.CheckConstraint(
+                condition=Q(amount_paid=models.F("gross_amount") - models.F("discount")), name="order_paid_adds_up"
+            ),
+            models.CheckConstraint(condition=Q(discount__gte=0, amount_paid__gte=0), name="order_non_negative"),
+        ]
+
+    def __str__(self):
+        return self.order_no
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    sku = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    category = models.CharField(max_length=50)
+    quantity = models.PositiveIntegerField()
+    unit_price = models.DecimalField(**MONEY)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="line_price_non_negative"),
+        ]
+
+    @property
+    def line_total(self):
+        return self.unit_price * self.quantity
+
+
+class Redemption(models.Model):
+    """The use record of seed §1: packet, order number, order amount, items, used at.
+
+    One-to-one with the packet: the database itself refuses a second use."""
+
+    packet = models.OneToOneField(Packet, on_delete=models.PROTECT, related_name="redemption")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="redemption")
+    order_no = models.CharField(max_length=64)
+    order_amount = models.DecimalField(**MONEY)
+    items = models.JSONField()
+    used_at = models.DateTimeField()
+    # The campaign's rebate rule as it was at redemption: later edits never change a computed rebate.
+    rule_snapshot = models.JSONField()
+
+    class Meta:
+        verbose_name = _("redemption")
+
+    def __str__(self):
+        return f"{self.packet} → {self.order_no}"

@@ -1,0 +1,146 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from common.money import CNY, POINTS
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class AccountKind(models.TextChoices):
+    PLATFORM_EXTERNAL = "platform_external", _("platform external (outside world)")
+    PLATFORM_MARKETING_POOL = "platform_marketing_pool", _("platform marketing pool")
+    MERCHANT_DEPOSIT = "merchant_deposit", _("merchant deposit")
+    CAMPAIGN_BUDGET = "campaign_budget", _("campaign budget")
+    PACKETS_OUTSTANDING = "packets_outstanding", _("packets outstanding")
+    REBATE_RESERVE = "rebate_reserve", _("rebates reserved")
+    MERCHANT_MARKETING_CREDIT = "merchant_marketing_credit", _("merchant marketing credit")
+    SHOPPER_CASH = "shopper_cash", _("shopper cash wallet")
+    SHOPPER_POINTS = "shopper_points", _("shopper points")
+
+
+# Only the outside world may go negative: money (or points) entering the platform is drawn from it.
+NEGATIVE_ALLOWED = {AccountKind.PLATFORM_EXTERNAL}
+
+
+class LedgerAccount(models.Model):
+    kind = models.CharField(max_length=32, choices=AccountKind.choices)
+    currency = models.CharField(max_length=8, choices=[(CNY, CNY), (POINTS, POINTS)], default=CNY)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    merchant = models.ForeignKey("accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT)
+    campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.PROTECT)
+    # Maintained by a database trigger on every entry insert; proven equal to the entries' sum by `audit`.
+    balance = models.DecimalField(default=Decimal("0.00"), editable=False, **MONEY)
+    allow_negative = models.BooleanField(default=False, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "currency", "user", "merchant", "campaign"],
+                name="ledger_account_unique_owner_kind",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(allow_negative=True) | Q(balance__gte=0), name="ledger_account_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=~Q(currency=POINTS) | Q(balance=models.Func(models.F("balance"), function="trunc")),
+                name="ledger_account_points_whole",
+            ),
+        ]
+
+    def __str__(self):
+        owner = self.user or self.merchant or self.campaign or "platform"
+        return f"{self.get_kind_display()} [{owner}] {self.currency}"
+
+
+class LedgerTransaction(models.Model):
+    kind = models.CharField(max_length=32)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    reference = models.CharField(max_length=100, db_index=True, help_text="The business event, e.g. redemption:42")
+    memo = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.kind} {self.reference}"
+
+
+class Entry(models.Model):
+    """Append-only: the database refuses UPDATE and DELETE; corrections are new, reversing transactions."""
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    amount = models.DecimalField(**MONEY)
+
+    class Meta:
+        verbose_name_plural = "entries"
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_non_zero")]
+
+
+class Rebate(models.Model):
+    """One leg of a two-way rebate: to the packet's issuer or to its holder, for one redemption."""
+
+    class Role(models.TextChoices):
+        ISSUER = "issuer", _("issuer")
+        HOLDER = "holder", _("holder")
+
+    class Form(models.TextChoices):
+        CASH = "cash", _("cash")
+        POINTS = "points", _("points")
+        MARKETING_CREDIT = "marketing_credit", _("marketing credit")
+
+    class Status(models.TextChoices):
+        CREDITED = "credited", _("credited")
+
+    redemption = models.ForeignKey("packets.Redemption", on_delete=models.PROTECT, related_name="rebates")
+    role = models.CharField(_("role"), max_length=8, choices=Role.choices)
+    beneficiary_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="rebates"
+    )
+    beneficiary_merchant = models.ForeignKey(
+        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="rebates"
+    )
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(max_length=8, default=CNY)
+    form = models.CharField(_("form"), max_length=16, choices=Form.choices)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREDITED)
+    ledger_transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="rebates")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("rebate")
+        verbose_name_plural = _("rebates")
+        constraints = [
+            models.UniqueConstraint(fields=["redemption", "role"], name="rebate_once_per_redemption_role"),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="rebate_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(beneficiary_user__isnull=False) | Q(beneficiary_merchant__isnull=False),
+                name="rebate_has_beneficiary",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.role} {self.amount} {self.currency}"
+
+
+class OutboxEvent(models.Model):
+    """Written in the same transaction as the business event; done when its effect is committed.
+
+    A sweeper re-publishes rows not done in time, so no effect depends on the broker keeping a message."""
+
+    topic = models.CharField(max_length=50)
+    ref_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True)
+    attempts = models.PositiveIntegerField(default=0)
+    done_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["topic", "ref_id"], name="outbox_unique_topic_ref")]
+        indexes = [
+            models.Index(fields=["created_at"], condition=Q(done_at__isnull=True), name="outbox_pending"),
+        ]
