@@ -1,0 +1,137 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .forms import UserAdminChangeForm, UserAdminCreationForm
+from .models import Device, Merchant, MerchantStaff, User
+
+admin.site.site_header = _("Red-packet two-way rebates · Admin")
+admin.site.site_title = _("Red-packet rebates admin")
+admin.site.index_title = _("Administration")
+
+
+def _report(modeladmin, request, message: str) -> None:
+    modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    form = UserAdminChangeForm
+    add_form = UserAdminCreationForm
+    list_display = ("username", "phone", "email", "province", "city", "is_banned", "is_staff", "date_joined")
+    list_filter = ("is_banned", "is_staff", "is_superuser", "is_active", "groups", "province")
+    search_fields = ("username", "phone", "email", "first_name", "last_name", "invite_code")
+    readonly_fields = ("invite_code", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        (_("Personal info"), {"fields": ("first_name", "last_name", "email", "phone", "province", "city")}),
+        (_("Rebates"), {"fields": ("invite_code", "is_banned")}),
+        (
+            _("Permissions"),
+            {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
+        ),
+        (_("Important dates"), {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "phone", "email", "password1", "password2"),
+            },
+        ),
+    )
+    actions = ("ban_users", "unban_users")
+
+    @admin.action(description=_("Ban selected users"), permissions=["change"])
+    def ban_users(self, request, queryset):
+        count = services.users_set_banned(user_ids=queryset.values_list("pk", flat=True), banned=True)
+        _report(self, request, ngettext("%(count)d user banned.", "%(count)d users banned.", count) % {"count": count})
+
+    @admin.action(description=_("Lift the ban on selected users"), permissions=["change"])
+    def unban_users(self, request, queryset):
+        count = services.users_set_banned(user_ids=queryset.values_list("pk", flat=True), banned=False)
+        _report(
+            self, request, ngettext("%(count)d user unbanned.", "%(count)d users unbanned.", count) % {"count": count}
+        )
+
+
+class MerchantStaffInline(admin.TabularInline):
+    model = MerchantStaff
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(Merchant)
+class MerchantAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_verified", "staff_count", "created_at")
+    list_filter = ("is_verified",)
+    search_fields = ("name",)
+    readonly_fields = ("created_at",)
+    inlines = (MerchantStaffInline,)
+    actions = ("verify_merchants", "unverify_merchants")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_staff_count=Count("memberships"))
+
+    @admin.display(description=_("staff"), ordering="_staff_count")
+    def staff_count(self, obj):
+        return obj._staff_count
+
+    @admin.action(description=_("Mark selected merchants as verified"), permissions=["change"])
+    def verify_merchants(self, request, queryset):
+        count = services.merchants_set_verified(merchant_ids=queryset.values_list("pk", flat=True), verified=True)
+        _report(
+            self,
+            request,
+            ngettext("%(count)d merchant verified.", "%(count)d merchants verified.", count) % {"count": count},
+        )
+
+    @admin.action(description=_("Withdraw verification of selected merchants"), permissions=["change"])
+    def unverify_merchants(self, request, queryset):
+        count = services.merchants_set_verified(merchant_ids=queryset.values_list("pk", flat=True), verified=False)
+        _report(
+            self,
+            request,
+            ngettext("%(count)d merchant unverified.", "%(count)d merchants unverified.", count) % {"count": count},
+        )
+
+
+@admin.register(MerchantStaff)
+class MerchantStaffAdmin(admin.ModelAdmin):
+    list_display = ("user", "merchant", "role")
+    list_filter = ("role", "merchant__is_verified")
+    search_fields = ("user__username", "user__phone", "user__email", "merchant__name")
+    autocomplete_fields = ("merchant", "user")
+    list_select_related = ("user", "merchant")
+
+
+@admin.register(Device)
+class DeviceAdmin(admin.ModelAdmin):
+    list_display = ("fingerprint", "owner", "is_banned", "first_seen", "last_seen")
+    list_filter = ("is_banned",)
+    search_fields = ("fingerprint", "owner__username", "owner__phone", "owner__email")
+    readonly_fields = ("first_seen", "last_seen")
+    autocomplete_fields = ("owner",)
+    list_select_related = ("owner",)
+    date_hierarchy = "last_seen"
+    actions = ("ban_devices", "unban_devices")
+
+    @admin.action(description=_("Ban selected devices"), permissions=["change"])
+    def ban_devices(self, request, queryset):
+        count = services.devices_set_banned(device_ids=queryset.values_list("pk", flat=True), banned=True)
+        _report(
+            self, request, ngettext("%(count)d device banned.", "%(count)d devices banned.", count) % {"count": count}
+        )
+
+    @admin.action(description=_("Lift the ban on selected devices"), permissions=["change"])
+    def unban_devices(self, request, queryset):
+        count = services.devices_set_banned(device_ids=queryset.values_list("pk", flat=True), banned=False)
+        _report(
+            self,
+            request,
+            ngettext("%(count)d device unbanned.", "%(count)d devices unbanned.", count) % {"count": count},
+        )
