@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -42,3 +42,19 @@ def exception_handler(exc, context):
         return error_response(code, "The request is invalid; see details.", response.status_code, response.data)
     message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     return error_response(code, message, response.status_code)
+
+
+class MoneyField(serializers.DecimalField):
+    """CNY as a decimal string ("12.50"): at most two places, never a JSON float (floats cannot hold fen exactly)."""
+
+    default_error_messages = {"float": 'Send amounts as decimal strings, e.g. "12.50", not JSON numbers.'}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_digits", 14)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, float | bool):
+            self.fail("float")
+        return super().to_internal_value(data)

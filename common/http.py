@@ -9,5 +9,5 @@ def client_ip(request) -> str:
     if hops <= 0:
         return remote
     forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
-    chain = forwarded + [remote]
+    chain = [*forwarded, remote]
     return chain[-(hops + 1)] if len(chain) > hops else chain[0]

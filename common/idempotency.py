@@ -56,9 +56,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord | 
         replay = Response(existing.response_body, status=existing.response_status)
         replay["Idempotent-Replayed"] = "true"
         return None, replay
-    taken_over = IdempotencyRecord.objects.filter(pk=existing.pk, locked_at__lt=now - STALE_LOCK).update(
-        locked_at=now
-    )
+    taken_over = IdempotencyRecord.objects.filter(pk=existing.pk, locked_at__lt=now - STALE_LOCK).update(locked_at=now)
     if taken_over:
         return IdempotencyRecord.objects.get(pk=existing.pk), None
     raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress")

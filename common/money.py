@@ -32,7 +32,7 @@ def percent_of(base: Decimal, rate_percent: Decimal, currency: str = CNY) -> Dec
 
 def parse_amount(value, *, currency: str = CNY) -> Decimal:
     """Strict parse of an external amount: a string or int with at most the currency's places. No floats."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, float | bool):
         raise MoneyError("amount must be a decimal string")
     try:
         amount = Decimal(str(value).strip())

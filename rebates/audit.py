@@ -45,7 +45,7 @@ def redemption_rebate_mismatches() -> list[str]:
     findings = []
     done = Redemption.objects.filter(rebates__isnull=False).distinct().prefetch_related("rebates")
     for redemption in done.iterator(chunk_size=2000):
-        expected = {(leg.role, leg.amount) for leg in rebate_legs(redemption.rule_snapshot, **_bases(redemption))}
+        expected = {(leg.role, leg.units) for leg in rebate_legs(redemption.rule_snapshot, **_bases(redemption))}
         actual = {(r.role, r.amount) for r in redemption.rebates.all()}
         if expected != actual:
             findings.append(f"redemption {redemption.pk} has rebates {sorted(actual)}, its rule demands {expected}")

@@ -26,15 +26,20 @@ class Posting:
 
 
 def ledger_account(
-    *, kind: str, currency: str = CNY, user=None, merchant=None, campaign=None
+    *,
+    kind: str,
+    currency: str = CNY,
+    user_id: int | None = None,
+    merchant_id: int | None = None,
+    campaign_id: int | None = None,
 ) -> LedgerAccount:
     """The account of one owner and kind, created on first use (race-safe through the unique constraint)."""
     account, _ = LedgerAccount.objects.get_or_create(
         kind=kind,
         currency=currency,
-        user=user,
-        merchant=merchant,
-        campaign=campaign,
+        user_id=user_id,
+        merchant_id=merchant_id,
+        campaign_id=campaign_id,
         defaults={"allow_negative": kind == AccountKind.PLATFORM_EXTERNAL},
     )
     return account
@@ -123,4 +128,3 @@ def transfer(
         memo=memo,
         postings=[Posting(source, -amount), Posting(destination, amount)],
     )
-

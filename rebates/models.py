@@ -20,6 +20,7 @@ class AccountKind(models.TextChoices):
     MERCHANT_MARKETING_CREDIT = "merchant_marketing_credit", _("merchant marketing credit")
     SHOPPER_CASH = "shopper_cash", _("shopper cash wallet")
     SHOPPER_POINTS = "shopper_points", _("shopper points")
+    POINTS_BACKING = "points_backing", _("cash backing issued points")
 
 
 # Only the outside world may go negative: money (or points) entering the platform is drawn from it.

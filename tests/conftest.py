@@ -1,7 +1,77 @@
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
 import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories.accounts import MerchantStaffFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_celery_queue():
+    """This session publishes to its own queue, so a shared broker never hands our tasks to another run's worker."""
+    from django.conf import settings
+
+    settings.CELERY_TASK_DEFAULT_QUEUE = TEST_QUEUE
 
 
 @pytest.fixture(autouse=True)
 def _english(settings):
     # Error messages are asserted in English; pages are tested in both languages where it matters.
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def merchant_client(db):
+    """An API client authenticated with a merchant staff member's token, and that merchant."""
+    staff = MerchantStaffFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff.user).key}")
+    client.merchant = staff.merchant
+    return client
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the test database and this session's queue."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
+    (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 — lives as long as the process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", TEST_QUEUE],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "ready." not in (ROOT / "var" / "test-worker.log").read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the Celery worker did not start; see var/test-worker.log")
+        time.sleep(0.2)
+    yield proc
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")

@@ -46,9 +46,10 @@ class PacketCheck:
     discount: Decimal
 
 
-def rebate_snapshot(rule) -> dict:
+def rebate_snapshot(rule, *, issuer_merchant_id: int | None) -> dict:
     """Freeze a RebateRule (or any object with its attributes) into JSON-safe plain data."""
     return {
+        "issuer_merchant_id": issuer_merchant_id,
         "issuer_rate": str(rule.issuer_rate),
         "holder_rate": str(rule.holder_rate),
         "base": rule.base,
@@ -66,7 +67,8 @@ def rebate_legs(snapshot: dict, *, gross: Decimal, paid: Decimal) -> tuple[Rebat
     legs = []
     issuer_rate = Decimal(snapshot["issuer_rate"])
     issuer_amount = percent_of(base, issuer_rate)
-    if issuer_amount > 0:
+    # A platform campaign's packet has no merchant issuer to pay: its issuer leg does not exist.
+    if issuer_amount > 0 and snapshot.get("issuer_merchant_id") is not None:
         legs.append(
             RebateLeg(
                 role=ISSUER,
@@ -146,7 +148,9 @@ def check_packet(
         return PacketCheck(False, "campaign_not_active", "The packet's campaign is not running.", ZERO)
     eligible = [line for line in lines if not categories or line.category in categories]
     if not eligible:
-        return PacketCheck(False, "packet_category_not_allowed", "No item in the order is in the packet's categories.", ZERO)
+        return PacketCheck(
+            False, "packet_category_not_allowed", "No item in the order is in the packet's categories.", ZERO
+        )
     eligible_total = sum((line.total for line in eligible), ZERO)
     if eligible_total < min_spend:
         return PacketCheck(

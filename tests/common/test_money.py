@@ -11,7 +11,13 @@ D = Decimal
 
 @pytest.mark.parametrize(
     ("base", "rate", "expected"),
-    [("50.00", "10", "5.00"), ("50.00", "5", "2.50"), ("50.00", "8", "4.00"), ("10.00", "10", "1.00"), ("0.05", "10", "0.01")],
+    [
+        ("50.00", "10", "5.00"),
+        ("50.00", "5", "2.50"),
+        ("50.00", "8", "4.00"),
+        ("10.00", "10", "1.00"),
+        ("0.05", "10", "0.01"),
+    ],
 )
 def test_percent_of_reproduces_the_seed_numbers_and_rounds_half_up(base, rate, expected):
     assert percent_of(D(base), D(rate)) == D(expected)

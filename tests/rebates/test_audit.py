@@ -11,7 +11,7 @@ from tests.factories.accounts import UserFactory
 
 @pytest.fixture
 def funded_wallet(db):
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=UserFactory())
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=UserFactory().pk)
     transfer(
         source=platform_account(AccountKind.PLATFORM_EXTERNAL),
         destination=wallet,

@@ -14,7 +14,7 @@ D = Decimal
 
 
 def fund_wallet(user, amount: str, key: str = "fund") -> LedgerAccount:
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=user)
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=user.pk)
     transfer(
         source=platform_account(AccountKind.PLATFORM_EXTERNAL),
         destination=wallet,
@@ -29,7 +29,7 @@ def fund_wallet(user, amount: str, key: str = "fund") -> LedgerAccount:
 
 @pytest.mark.django_db(transaction=True)
 def test_unbalanced_transaction_inserted_with_raw_sql_fails_at_commit():
-    account = ledger_account(kind=AccountKind.SHOPPER_CASH, user=UserFactory())
+    account = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=UserFactory().pk)
     with pytest.raises(IntegrityError, match="unbalanced"):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -49,7 +49,7 @@ def test_unbalanced_transaction_inserted_with_raw_sql_fails_at_commit():
 @pytest.mark.django_db(transaction=True)
 def test_balanced_raw_sql_commits_and_moves_balances():
     user = UserFactory()
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=user)
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=user.pk)
     external = platform_account(AccountKind.PLATFORM_EXTERNAL)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
@@ -96,7 +96,7 @@ def test_database_refuses_negative_balance_on_non_negative_account_even_with_raw
 
 @pytest.mark.django_db
 def test_post_refuses_unbalanced_postings_before_touching_the_database():
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=UserFactory())
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=UserFactory().pk)
     external = platform_account(AccountKind.PLATFORM_EXTERNAL)
     with pytest.raises(LedgerError, match="do not balance"):
         ledger_post(
@@ -111,21 +111,23 @@ def test_post_refuses_unbalanced_postings_before_touching_the_database():
 @pytest.mark.django_db
 def test_post_refuses_fractional_fen_and_fractional_points():
     user = UserFactory()
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=user)
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=user.pk)
     external = platform_account(AccountKind.PLATFORM_EXTERNAL)
     with pytest.raises(LedgerError, match="whole CNY"):
         transfer(source=external, destination=wallet, amount=D("1.005"), kind="t", idempotency_key="a", reference="r")
-    points = ledger_account(kind=AccountKind.SHOPPER_POINTS, currency="POINTS", user=user)
+    points = ledger_account(kind=AccountKind.SHOPPER_POINTS, currency="POINTS", user_id=user.pk)
     external_points = platform_account(AccountKind.PLATFORM_EXTERNAL, "POINTS")
     with pytest.raises(LedgerError, match="whole POINTS"):
-        transfer(source=external_points, destination=points, amount=D("1.5"), kind="t", idempotency_key="b", reference="r")
+        transfer(
+            source=external_points, destination=points, amount=D("1.5"), kind="t", idempotency_key="b", reference="r"
+        )
 
 
 @pytest.mark.django_db
 def test_balances_must_balance_per_currency_not_in_total():
     user = UserFactory()
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=user)
-    points = ledger_account(kind=AccountKind.SHOPPER_POINTS, currency="POINTS", user=user)
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=user.pk)
+    points = ledger_account(kind=AccountKind.SHOPPER_POINTS, currency="POINTS", user_id=user.pk)
     with pytest.raises(LedgerError, match="do not balance"):
         ledger_post(
             kind="t",
@@ -173,7 +175,7 @@ def test_debit_beyond_balance_raises_insufficient_funds_and_writes_nothing():
 @pytest.mark.django_db(transaction=True)
 def test_200_concurrent_debits_against_100_yuan_give_exactly_100_successes():
     wallet = fund_wallet(UserFactory(), "100.00")
-    sink = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant=MerchantFactory())
+    sink = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=MerchantFactory().pk)
     outcomes: list[str] = []
     lock = threading.Lock()
     start = threading.Barrier(20)
@@ -214,7 +216,7 @@ def test_200_concurrent_debits_against_100_yuan_give_exactly_100_successes():
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posts_with_one_key_post_once():
     user = UserFactory()
-    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user=user)
+    wallet = ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=user.pk)
     external = platform_account(AccountKind.PLATFORM_EXTERNAL)
     created = []
     start = threading.Barrier(10)

@@ -1,0 +1,189 @@
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User
+from accounts.selectors import merchant_of
+from common.api import MoneyField
+from common.errors import ApplicationError, NotFound
+from common.http import client_ip
+from common.idempotency import idempotent
+
+from . import services
+from .models import Order, Packet
+from .selectors import orders_visible_to, packets_visible_to, rebate_state
+
+ERROR = inline_serializer(
+    "Error", {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()}
+)
+
+
+class PacketOutput(serializers.ModelSerializer):
+    campaign = serializers.CharField(source="campaign.name")
+
+    class Meta:
+        model = Packet
+        fields = ["id", "code", "campaign", "amount", "min_spend", "categories", "status", "issued_at", "expires_at"]
+
+
+class OrderRebateOutput(serializers.Serializer):
+    role = serializers.CharField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.CharField()
+    form = serializers.CharField()
+    status = serializers.CharField()
+
+
+class OrderOutput(serializers.ModelSerializer):
+    class LineOutput(serializers.Serializer):
+        sku = serializers.CharField()
+        name = serializers.CharField()
+        category = serializers.CharField()
+        quantity = serializers.IntegerField()
+        unit_price = serializers.DecimalField(max_digits=14, decimal_places=2)
+
+    lines = LineOutput(many=True)
+    packet_code = serializers.CharField(source="packet.code", allow_null=True, default=None)
+    earned_packets = PacketOutput(many=True)
+    rebate_state = serializers.SerializerMethodField()
+    rebates = serializers.SerializerMethodField()
+    shopper_id = serializers.IntegerField()
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "order_no",
+            "shopper_id",
+            "gross_amount",
+            "packet_code",
+            "discount",
+            "amount_paid",
+            "channel",
+            "created_at",
+            "lines",
+            "earned_packets",
+            "rebate_state",
+            "rebates",
+        ]
+
+    def get_rebate_state(self, order) -> str:
+        return rebate_state(order)
+
+    @extend_schema_field(OrderRebateOutput(many=True))
+    def get_rebates(self, order):
+        redemption = getattr(order, "redemption", None) if order.packet_id else None
+        return OrderRebateOutput(redemption.rebates.all() if redemption else [], many=True).data
+
+
+class OrderCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class LineInput(serializers.Serializer):
+            sku = serializers.CharField(max_length=64)
+            name = serializers.CharField(max_length=200)
+            category = serializers.CharField(max_length=50)
+            quantity = serializers.IntegerField(min_value=1, max_value=100_000)
+            unit_price = MoneyField(min_value=0)
+
+        order_no = serializers.CharField(max_length=64)
+        shopper_id = serializers.IntegerField(min_value=1)
+        gross_amount = MoneyField(min_value=0)
+        packet_code = serializers.CharField(max_length=40, required=False, allow_blank=True)
+        lines = LineInput(many=True, allow_empty=False, max_length=200)
+        ip = serializers.IPAddressField(required=False, allow_null=True)
+        device_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+
+    @extend_schema(
+        operation_id="orders_create",
+        summary="Record a paid order; spend its red packet and earn new ones",
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
+        ],
+        request=InputSerializer,
+        responses={
+            201: OrderOutput,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+            409: ERROR,
+            413: ERROR,
+            422: ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "Second purchase with a packet",
+                value={
+                    "order_no": "A-1002",
+                    "shopper_id": 7,
+                    "gross_amount": "50.00",
+                    "packet_code": "7K3M-9QXD-2B4N-HT6W",
+                    "lines": [
+                        {"sku": "FR-01", "name": "Mango", "category": "fruit", "quantity": 1, "unit_price": "50.00"}
+                    ],
+                },
+                request_only=True,
+            )
+        ],
+    )
+    @idempotent
+    def post(self, request):
+        merchant = merchant_of(request.user)
+        if merchant is None:
+            raise ApplicationError("Only merchant staff can record orders.", code="not_a_merchant", status=403)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        body = data.validated_data
+        shopper = User.objects.filter(pk=body["shopper_id"], is_active=True).first()
+        if shopper is None:
+            raise NotFound("No such shopper.", code="shopper_not_found")
+        order = services.order_create(
+            merchant=merchant,
+            shopper=shopper,
+            order_no=body["order_no"],
+            lines=[services.LineInput(**line) for line in body["lines"]],
+            gross_amount=body["gross_amount"],
+            packet_code=body.get("packet_code") or None,
+            channel=Order.Channel.API,
+            ip=body.get("ip") or client_ip(request),
+            device_fingerprint=body.get("device_id") or None,
+        )
+        order = orders_visible_to(request.user).get(pk=order.pk)
+        return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutput, 404: ERROR})
+    def get(self, request, order_id: int):
+        order = get_object_or_404(orders_visible_to(request.user), pk=order_id)
+        return Response(OrderOutput(order).data)
+
+
+class PacketListApi(ListAPIView):
+    serializer_class = PacketOutput
+
+    @extend_schema(
+        operation_id="packets_list",
+        parameters=[OpenApiParameter("status", str, enum=[s.value for s in Packet.Status])],
+        responses={200: PacketOutput(many=True), 400: ERROR},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = packets_visible_to(self.request.user).select_related("campaign")
+        wanted = self.request.query_params.get("status")
+        if wanted:
+            if wanted not in Packet.Status.values:
+                raise ApplicationError(f"Unknown status {wanted!r}.", code="invalid_filter")
+            qs = qs.filter(status=wanted)
+        return qs

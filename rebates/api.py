@@ -1,0 +1,62 @@
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.errors import ApplicationError
+
+from .models import Rebate
+from .selectors import rebates_visible_to, wallet_of
+
+
+class RebateOutput(serializers.ModelSerializer):
+    order_id = serializers.IntegerField(source="redemption.order_id")
+    order_no = serializers.CharField(source="redemption.order_no")
+
+    class Meta:
+        model = Rebate
+        fields = ["id", "order_id", "order_no", "role", "amount", "currency", "form", "status", "created_at"]
+
+
+class RebateListApi(ListAPIView):
+    serializer_class = RebateOutput
+
+    @extend_schema(
+        operation_id="rebates_list",
+        parameters=[
+            OpenApiParameter("order", int, description="Only rebates caused by this order id"),
+            OpenApiParameter("status", str, enum=[s.value for s in Rebate.Status]),
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        qs = rebates_visible_to(self.request.user)
+        params = self.request.query_params
+        if params.get("order"):
+            if not params["order"].isdigit():
+                raise ApplicationError("order must be an order id.", code="invalid_filter")
+            qs = qs.filter(redemption__order_id=int(params["order"]))
+        if params.get("status"):
+            if params["status"] not in Rebate.Status.values:
+                raise ApplicationError(f"Unknown status {params['status']!r}.", code="invalid_filter")
+            qs = qs.filter(status=params["status"])
+        return qs
+
+
+WalletOutput = inline_serializer(
+    "Wallet",
+    {"owner": serializers.ChoiceField(["shopper", "merchant"]), "balances": serializers.DictField()},
+)
+
+
+class WalletApi(APIView):
+    @extend_schema(
+        operation_id="wallet_retrieve",
+        responses={200: WalletOutput},
+        examples=[OpenApiExample("Shopper", value={"owner": "shopper", "balances": {"cash": "2.50", "points": 0}})],
+    )
+    def get(self, request):
+        return Response(wallet_of(request.user))

@@ -1,0 +1,68 @@
+"""Transactional outbox: effects that must follow a commit are recorded in it and published after the commit.
+
+The broker is a doorbell, not a store: if a publish is lost (broker down, web process killed after commit),
+the sweeper finds the row still not done and publishes it again. Consumers are idempotent, so duplicates are
+harmless."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .models import OutboxEvent
+
+log = logging.getLogger(__name__)
+
+TOPIC_REDEMPTION_REBATES = "redemption.rebates"
+
+# Fail fast when the broker is down: the sweeper is the retry, not the web request.
+_PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+
+def _task_for(topic: str):
+    from .tasks import credit_redemption_rebates
+
+    return {TOPIC_REDEMPTION_REBATES: credit_redemption_rebates}[topic]
+
+
+def outbox_publish(topic: str, ref_id: int) -> bool:
+    try:
+        _task_for(topic).apply_async(
+            args=[ref_id], queue=settings.CELERY_TASK_DEFAULT_QUEUE, retry=True, retry_policy=_PUBLISH_RETRY
+        )
+        return True
+    except Exception:  # broker unreachable: leave it to the sweeper
+        log.warning("outbox publish of %s:%s failed; the sweeper will retry", topic, ref_id, exc_info=True)
+        return False
+
+
+def outbox_publish_on_commit(event: OutboxEvent) -> None:
+    topic, ref_id = event.topic, event.ref_id
+    transaction.on_commit(lambda: outbox_publish(topic, ref_id))
+
+
+def outbox_sweep(*, older_than: timedelta | None = None, limit: int = 1000) -> int:
+    """Re-publish events not done whose last publish is older than the delay. Returns how many."""
+    delay = older_than if older_than is not None else timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
+    now = timezone.now()
+    due = list(
+        OutboxEvent.objects.filter(done_at__isnull=True)
+        .annotate(last_try=Coalesce("published_at", "created_at"))
+        .filter(last_try__lt=now - delay)
+        .order_by("pk")
+        .values_list("pk", "topic", "ref_id")[:limit]
+    )
+    published = 0
+    for pk, topic, ref_id in due:
+        if outbox_publish(topic, ref_id):
+            OutboxEvent.objects.filter(pk=pk).update(published_at=now, attempts=F("attempts") + 1)
+            published += 1
+    return published
+
+
+def outbox_mark_done(*, topic: str, ref_id: int) -> None:
+    OutboxEvent.objects.filter(topic=topic, ref_id=ref_id, done_at__isnull=True).update(done_at=timezone.now())

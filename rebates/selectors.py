@@ -1,0 +1,37 @@
+from django.db.models import QuerySet
+
+from accounts.models import User
+from accounts.selectors import merchant_of
+from common.money import CNY, POINTS, ZERO
+
+from .models import AccountKind, LedgerAccount, Rebate
+
+
+def rebates_visible_to(user: User) -> QuerySet[Rebate]:
+    merchant = merchant_of(user)
+    qs = (
+        Rebate.objects.filter(beneficiary_merchant=merchant)
+        if merchant
+        else Rebate.objects.filter(beneficiary_user=user)
+    )
+    return qs.select_related("redemption").order_by("-created_at", "-pk")
+
+
+def wallet_of(user: User) -> dict:
+    """Balances in O(1): the stored balance column, kept by the ledger trigger and proven by `audit`."""
+    merchant = merchant_of(user)
+    if merchant:
+        wanted = {
+            "deposit": (AccountKind.MERCHANT_DEPOSIT, CNY),
+            "marketing_credit": (AccountKind.MERCHANT_MARKETING_CREDIT, CNY),
+        }
+        accounts = LedgerAccount.objects.filter(merchant=merchant)
+    else:
+        wanted = {"cash": (AccountKind.SHOPPER_CASH, CNY), "points": (AccountKind.SHOPPER_POINTS, POINTS)}
+        accounts = LedgerAccount.objects.filter(user=user)
+    found = {(a.kind, a.currency): a.balance for a in accounts.filter(kind__in=[k for k, _ in wanted.values()])}
+    balances = {}
+    for name, (kind, currency) in wanted.items():
+        value = found.get((kind, currency), ZERO)
+        balances[name] = int(value) if currency == POINTS else f"{value:.2f}"
+    return {"owner": "merchant" if merchant else "shopper", "balances": balances}

@@ -1,0 +1,15 @@
+from celery import shared_task
+
+from . import outbox
+from .services import rebates_credit_for_redemption
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=30, max_retries=None)
+def credit_redemption_rebates(redemption_id: int) -> int:
+    """Safe to run any number of times: credits once."""
+    return len(rebates_credit_for_redemption(redemption_id=redemption_id))
+
+
+@shared_task
+def outbox_sweep() -> int:
+    return outbox.outbox_sweep()
