@@ -7,3 +7,15 @@ def merchant_of(user: User) -> Merchant | None:
         return None
     membership = user.memberships.select_related("merchant").order_by("pk").first()
     return membership.merchant if membership else None
+
+
+def is_platform_operator(user: User) -> bool:
+    return user.is_superuser or user.groups.filter(name="platform_operator").exists()
+
+
+def scoped_to_merchant(queryset, user: User, merchant_path: str):
+    """Platform operators see everything; merchant staff only rows of their merchant; anyone else nothing."""
+    if is_platform_operator(user):
+        return queryset
+    merchant = merchant_of(user)
+    return queryset.filter(**{merchant_path: merchant}) if merchant else queryset.none()

@@ -132,5 +132,8 @@ class RebateRule(models.Model):
                 errors[field] = _("A rate must be between 0 and 100 %.")
         if self.points_per_cny is not None and self.points_per_cny <= 0:
             errors["points_per_cny"] = _("Points per CNY must be positive.")
+        campaign = getattr(self, "campaign", None)
+        if campaign is not None and campaign.merchant_id is None and self.issuer_rate and self.issuer_rate > 0:
+            errors["issuer_rate"] = _("A platform campaign has no merchant issuer to pay: set the issuer rate to 0.")
         if errors:
             raise ValidationError(errors)

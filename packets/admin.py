@@ -1,0 +1,49 @@
+from django.contrib import admin
+
+from common.admin import MerchantScopedReadOnlyAdmin
+
+from .models import Order, OrderLine, Packet, Redemption
+
+
+@admin.register(Packet)
+class PacketAdmin(MerchantScopedReadOnlyAdmin):
+    merchant_path = "campaign__merchant"
+    list_display = ("code", "campaign", "holder", "amount", "min_spend", "status", "issued_at", "expires_at")
+    list_filter = ("status", "campaign")
+    search_fields = ("code", "holder__phone", "holder__username")
+    list_select_related = ("campaign", "holder")
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 0
+    can_delete = False
+    readonly_fields = ("sku", "name", "category", "quantity", "unit_price")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(MerchantScopedReadOnlyAdmin):
+    list_display = (
+        "order_no",
+        "merchant",
+        "shopper",
+        "gross_amount",
+        "discount",
+        "amount_paid",
+        "channel",
+        "created_at",
+    )
+    list_filter = ("channel", "merchant")
+    search_fields = ("order_no", "shopper__phone")
+    inlines = (OrderLineInline,)
+    list_select_related = ("merchant", "shopper")
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(MerchantScopedReadOnlyAdmin):
+    merchant_path = "order__merchant"
+    list_display = ("packet", "order_no", "order_amount", "used_at")
+    search_fields = ("order_no", "packet__code")

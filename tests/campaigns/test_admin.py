@@ -1,0 +1,125 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from accounts import roles
+from accounts.models import MerchantStaff
+from campaigns.models import Campaign
+from campaigns.selectors import campaign_budget_account
+from campaigns.services import merchant_deposit
+from tests.factories.accounts import MerchantStaffFactory, UserFactory
+from tests.factories.campaigns import CampaignFactory, two_way_campaign
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def manager(client):
+    staff = MerchantStaffFactory(role=MerchantStaff.Role.CAMPAIGN_MANAGER, user__is_staff=True)
+    staff.user.groups.add(Group.objects.get(name=roles.CAMPAIGN_MANAGER))
+    client.force_login(staff.user)
+    client.merchant = staff.merchant
+    return client
+
+
+def campaign_form(**overrides) -> dict:
+    now = timezone.now()
+    data = {
+        "name": "Spring",
+        "description": "",
+        "starts_at_0": now.strftime("%Y-%m-%d"),
+        "starts_at_1": "00:00:00",
+        "ends_at_0": (now + timedelta(days=10)).strftime("%Y-%m-%d"),
+        "ends_at_1": "00:00:00",
+        "earn_rules-TOTAL_FORMS": "1",
+        "earn_rules-INITIAL_FORMS": "0",
+        "earn_rules-0-threshold_amount": "200.00",
+        "earn_rules-0-packet_amount": "10.00",
+        "earn_rules-0-min_spend": "50.00",
+        "earn_rules-0-valid_days": "30",
+        "earn_rules-0-allowed_categories": "",
+        "rebate_rule-TOTAL_FORMS": "1",
+        "rebate_rule-INITIAL_FORMS": "0",
+        "rebate_rule-0-issuer_rate": "10.00",
+        "rebate_rule-0-holder_rate": "5.00",
+        "rebate_rule-0-base": "gross",
+        "rebate_rule-0-holder_form": "cash",
+        "rebate_rule-0-points_per_cny": "100",
+        "rebate_rule-0-issuer_funding": "campaign_budget",
+        "rebate_rule-0-holder_funding": "campaign_budget",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_manager_creates_a_campaign_with_rules_for_their_own_merchant(manager):
+    reply = manager.post("/admin/campaigns/campaign/add/", campaign_form())
+    assert reply.status_code == 302, reply.context["errors"] if reply.context else reply
+    campaign = Campaign.objects.get(name="Spring")
+    assert campaign.merchant == manager.merchant
+    assert campaign.status == "draft"
+    assert campaign.rebate_rule.holder_rate == Decimal("5.00")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("rebate_rule-0-issuer_rate", "-1", "A rate must be between 0 and 100 %."),
+        ("earn_rules-0-packet_amount", "0", "The packet amount must be positive."),
+        ("ends_at_0", "2000-01-01", "The end must be after the start."),
+    ],
+)
+def test_invalid_campaign_is_refused_with_an_explanation(manager, field, value, message):
+    reply = manager.post("/admin/campaigns/campaign/add/", campaign_form(**{field: value}))
+    assert reply.status_code == 200
+    assert message in reply.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_manager_sees_only_their_merchants_campaigns(manager):
+    mine = CampaignFactory(merchant=manager.merchant)
+    theirs = CampaignFactory()
+    page = manager.get("/admin/campaigns/campaign/").content.decode()
+    assert mine.name in page
+    assert theirs.name not in page
+    assert manager.get(f"/admin/campaigns/campaign/{theirs.pk}/change/").status_code == 302  # redirected away
+
+
+def test_activate_action_requires_a_rebate_rule_and_follows_the_state_machine(manager):
+    ready = two_way_campaign(merchant=manager.merchant, budget="0")
+    Campaign.objects.filter(pk=ready.pk).update(status="draft")
+    bare = CampaignFactory(merchant=manager.merchant, status="draft")
+    manager.post(
+        "/admin/campaigns/campaign/",
+        {"action": "activate", "_selected_action": [ready.pk, bare.pk]},
+        follow=True,
+    )
+    assert Campaign.objects.get(pk=ready.pk).status == "active"
+    assert Campaign.objects.get(pk=bare.pk).status == "draft"
+
+
+def test_fund_view_moves_money_once_per_form_token(manager):
+    campaign = two_way_campaign(merchant=manager.merchant, budget="0")
+    merchant_deposit(merchant=manager.merchant, amount=Decimal("500.00"), idempotency_key="dep")
+    url = f"/admin/campaigns/campaign/{campaign.pk}/fund/"
+    for _ in range(2):  # a double-submitted form
+        manager.post(url, {"amount": "300.00", "token": "tok-1"})
+    assert campaign_budget_account(campaign).balance == Decimal("300.00")
+
+
+def test_fund_view_refuses_more_than_the_deposit_holds(manager):
+    campaign = two_way_campaign(merchant=manager.merchant, budget="0")
+    reply = manager.post(f"/admin/campaigns/campaign/{campaign.pk}/fund/", {"amount": "1.00", "token": "t"})
+    assert reply.status_code == 200
+    assert "insufficient funds" in reply.content.decode()
+    assert campaign_budget_account(campaign).balance == Decimal("0.00")
+
+
+def test_platform_campaign_cannot_pay_an_issuer_rebate(client):
+    operator = UserFactory(is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    reply = client.post("/admin/campaigns/campaign/add/", campaign_form(merchant=""))
+    assert "A platform campaign has no merchant issuer to pay" in reply.content.decode()
