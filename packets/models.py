@@ -122,3 +122,27 @@ class Redemption(models.Model):
 
     def __str__(self):
         return f"{self.packet} → {self.order_no}"
+
+
+class Product(models.Model):
+    """An item of the demo store (/store/): what a cart line is made of. Prices are the merchant's, in CNY."""
+
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="products")
+    sku = models.CharField(_("SKU"), max_length=64)
+    name = models.CharField(_("name"), max_length=200)
+    category = models.CharField(_("category"), max_length=50)
+    price = models.DecimalField(_("price"), **MONEY)
+    emoji = models.CharField(_("picture (emoji or short text)"), max_length=8, blank=True)
+    active = models.BooleanField(_("on sale"), default=True)
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        ordering = ["merchant_id", "category", "name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "sku"], name="product_sku_unique_per_merchant"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="product_price_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.sku})"
