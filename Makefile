@@ -1,0 +1,38 @@
+# Two commands set everything up on a machine with only Python 3.11 and make:
+#   make run    PostgreSQL + Redis (embedded, or the servers named in DATABASE_URL / REDIS_URL / CELERY_BROKER_URL),
+#               migrate, demo data, then gunicorn + Celery worker + Celery beat until Ctrl-C
+#   make test   ruff, then pytest on real PostgreSQL + Redis; pytest arguments: make test PYTEST_ARGS="-x -k ledger"
+# Also: make bench / make chaos (benchmark and fault-injection scripts in bench/). Details: README.md, docs/CONFIGURATION.md
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Installed requirements are remembered here; pip runs again only when a requirements file is newer.
+STAMP := $(VENV)/.requirements-installed
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+# ALLOW_NO_TESTS=1: pytest's exit code 5 (nothing collected) counts as success (CI's marker-selected jobs).
+ALLOW_NO_TESTS ?=
+
+.PHONY: run test lint bench chaos
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@touch $@
+
+run: $(STAMP)
+	$(PY) -m config.runstack run
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) -m config.runstack test $(if $(ALLOW_NO_TESTS),--allow-no-tests) -- pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) -m config.runstack test --migrate --durable -- python bench/redemption.py $(BENCH_ARGS)
+
+chaos: $(STAMP)
+	$(PY) -m config.runstack test --migrate --durable -- python bench/chaos.py $(BENCH_ARGS)
