@@ -1,0 +1,471 @@
+"""Redemption throughput against a pgbench baseline measured in the same run, on the same PostgreSQL server.
+
+    python -m config.runstack test -- python bench/redemption.py            # `make bench`
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/rp_bench REDIS_URL=redis://127.0.0.1:6379/5 \
+        .venv/bin/python bench/redemption.py --duration 20 --clients 32
+
+One run: migrate; seed a merchant (staff user + DRF token), shoppers and a funded two-way campaign with N issued
+packets (packets.services.packet_grant); pgbench tpcb-like on a scratch database `pgbench_rp`; gunicorn (config.wsgi)
++ a Celery worker + Celery beat as children; C client threads POST /api/v1/orders/ (each order spends a different
+packet: 50.00 with a 10.00 packet → merchant 5.00, shopper 2.50) for a fixed time; wait for the rebates; print
+redemptions/s, latency, rebate lag, errors by status, the ratio to pgbench TPS; run `manage.py audit`.
+
+Targets (the issue): redemptions/s ÷ pgbench TPS ≥ 0.25, request p99 < 100 ms, rebate lag p99 < 1 s.
+Exit status: 0 when the run completed and the audit is clean (targets missed are reported, not failed; use
+--strict to fail on them too), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+# `python bench/redemption.py` puts bench/ first on sys.path, where bench/common.py would shadow the project's
+# `common` app: import the helpers as bench.common from the project root instead.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
+sys.path.insert(0, str(ROOT))
+
+from bench import common as bc  # noqa: E402
+
+TARGET_RATIO = 0.25
+TARGET_P99 = 0.100
+TARGET_LAG_P99 = 1.0
+PGBENCH_DB = "pgbench_rp"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    cores = bc.cores()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=20.0, help="measured seconds of load (default 20)")
+    p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of load first (default 3)")
+    p.add_argument("--clients", type=int, default=32, help="concurrent client threads (default 32)")
+    p.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (default 2*cores+1)")
+    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker with gthread (default 4)")
+    p.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn worker class")
+    p.add_argument(
+        "--packets", type=int, default=0, help="packets to pre-issue (default: enough for 250 redemptions/s)"
+    )
+    p.add_argument("--shoppers", type=int, default=500, help="shoppers holding the packets (default 500)")
+    p.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
+    p.add_argument("--pgbench-seconds", type=float, default=15.0, help="pgbench duration (default 15)")
+    p.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
+    p.add_argument("--pgbench-scale", type=int, default=10, help="pgbench scale (default 10)")
+    p.add_argument("--skip-pgbench", action="store_true", help="no baseline (the ratio is then not printed)")
+    p.add_argument("--drain-timeout", type=float, default=90.0, help="seconds to wait for all rebates (default 90)")
+    p.add_argument("--json", type=Path, help="also write the results here as JSON")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = p.parse_args(argv)
+    if not args.packets:
+        args.packets = int(250 * (args.duration + args.warmup)) + 500
+    return args
+
+
+# --------------------------------------------------------------------------------------------------- pgbench
+
+
+def run_pgbench(args, database_url: str) -> dict:
+    import psycopg
+
+    pgbench, origin = bc.find_pgbench()
+    version = subprocess.run([pgbench, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+    bc.say(f"pgbench: {pgbench} ({origin}; {version})")
+    conn_args, env = bc.pg_connection_args(database_url)
+    admin_url = urlparse(database_url)._replace(scheme="postgresql", path="/postgres").geturl()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}"')
+        conn.execute(f'CREATE DATABASE "{PGBENCH_DB}"')
+    try:
+        t0 = time.monotonic()
+        subprocess.run(
+            [pgbench, *conn_args, "-i", "-q", "-s", str(args.pgbench_scale), PGBENCH_DB],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        bc.say(f"pgbench -i -s {args.pgbench_scale} took {time.monotonic() - t0:.1f} s")
+        jobs = max(1, min(args.pgbench_clients, bc.cores()))
+        cmd = [
+            pgbench,
+            *conn_args,
+            "-c",
+            str(args.pgbench_clients),
+            "-j",
+            str(jobs),
+            "-T",
+            str(int(args.pgbench_seconds)),
+            PGBENCH_DB,
+        ]
+        bc.say(f"running: {' '.join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd))}")
+        out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{PGBENCH_DB}"')
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
+    latency = re.search(r"latency average = ([\d.]+) ms", out)
+    if not tps:
+        raise RuntimeError(f"could not parse pgbench output:\n{out}")
+    return {
+        "pgbench": pgbench,
+        "origin": origin,
+        "version": version,
+        "tps": float(tps.group(1)),
+        "latency_ms": float(latency.group(1)) if latency else None,
+        "clients": args.pgbench_clients,
+        "jobs": jobs,
+        "scale": args.pgbench_scale,
+        "seconds": args.pgbench_seconds,
+    }
+
+
+# --------------------------------------------------------------------------------------------------- samplers
+
+
+class CpuSampler:
+    """CPU seconds used during the window by: our gunicorn, our Celery worker + beat, PostgreSQL backends, this
+    process (the load generator), and everything else on the machine (other users of a shared box)."""
+
+    def __init__(self, children: bc.Children) -> None:
+        self.children = children
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _snapshot(self) -> tuple[Counter, float]:
+        groups = {proc.pid: name for name, proc in self.children.procs.items() if proc.poll() is None}
+        usage: Counter = Counter()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat[stat.rindex(")") + 2 :].split()
+            pgrp, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
+            pid = int(entry.name)
+            if pid == os.getpid():
+                who = "load generator (this script)"
+            elif pgrp in groups:
+                who = {"web": "gunicorn", "worker": "celery worker", "beat": "celery beat"}.get(groups[pgrp], "other")
+            elif comm == "postgres" or comm.startswith("postgres"):
+                who = "postgresql"
+            else:
+                who = "other processes"
+            usage[who] += ticks / self.tick
+        with open("/proc/stat") as f:
+            total = sum(int(x) for x in f.readline().split()[1:8]) / self.tick
+        return usage, total
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.begin, self.total0 = self._snapshot()
+
+    def stop(self) -> dict[str, float]:
+        """Average cores used by each group over the window (2.0 = two full cores)."""
+        end, _ = self._snapshot()
+        elapsed = time.monotonic() - self.t0
+        return {k: round((end[k] - self.begin.get(k, 0)) / elapsed, 2) for k in end if end[k] > self.begin.get(k, 0)}
+
+
+class WaitSampler(threading.Thread):
+    """Samples pg_stat_activity every 50 ms: what our database's active backends are waiting on."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = database_url
+        self.stop_event = threading.Event()
+        self.samples = 0
+        self.counts: Counter = Counter()
+
+    def run(self) -> None:
+        import psycopg
+
+        url = self.url.replace("postgres://", "postgresql://", 1)
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not self.stop_event.is_set():
+                rows = conn.execute(
+                    """SELECT COALESCE(wait_event_type || ':' || wait_event, 'CPU (running)'), COUNT(*)
+                       FROM pg_stat_activity
+                       WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+                       GROUP BY 1"""
+                ).fetchall()
+                self.samples += 1
+                for what, n in rows:
+                    self.counts[what] += n
+                time.sleep(0.05)
+
+    def summary(self) -> dict[str, float]:
+        """Average number of active backends in each wait state."""
+        if not self.samples:
+            return {}
+        return {k: round(v / self.samples, 2) for k, v in self.counts.most_common(8)}
+
+
+# --------------------------------------------------------------------------------------------------- load
+
+
+def drive(port: int, token: str, feed: bc.PacketFeed, args) -> bc.LoadResult:
+    result = bc.LoadResult()
+    lock = threading.Lock()
+    stop = threading.Event()
+    t_start = time.monotonic()
+    t_measure = t_start + args.warmup
+    t_end = t_measure + args.duration
+    exhausted_at: list[float] = []
+
+    def client() -> None:
+        api = bc.Api(port, token)
+        try:
+            while not stop.is_set():
+                item = feed.next()
+                if item is None:
+                    with lock:
+                        if not exhausted_at:
+                            exhausted_at.append(time.monotonic())
+                    return
+                shopper_id, code = item
+                for order_no, status, latency, body in bc.post_order_until_done(
+                    api, shopper_id, code, retries=0, stop=stop
+                ):
+                    done = time.monotonic()
+                    with lock:
+                        result.all_statuses[status] += 1
+                        if status == 201:
+                            result.acked[order_no] = time.time()
+                        if t_measure <= done <= t_end:
+                            result.statuses[status] += 1
+                            if status == 201:
+                                result.latencies.append(latency)
+                                result.in_window_ok += 1
+                        if status != 201 and len(result.errors) < 5:
+                            result.errors.append(f"{status}: {body[:300]!r}")
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=client, daemon=True, name=f"client-{i}") for i in range(args.clients)]
+    for t in threads:
+        t.start()
+    try:
+        while time.monotonic() < t_end and any(t.is_alive() for t in threads):
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    end = min(t_end, exhausted_at[0]) if exhausted_at else t_end
+    result.window = max(0.001, end - t_measure)
+    result.exhausted = bool(exhausted_at) and exhausted_at[0] < t_end
+    return result
+
+
+# --------------------------------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    database_url = bc.require_database_url()
+    bc.sigterm_as_keyboard_interrupt()
+    bc.django_setup()
+    run_id = uuid.uuid4().hex[:8]
+    workdir = ROOT / "var" / "tmp" / f"bench-redemption-{run_id}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    queue = f"bench-{run_id}"
+    results: dict = {"run_id": run_id, "args": {k: str(v) for k, v in vars(args).items()}}
+
+    machine = bc.machine_summary()
+    results["machine"] = machine
+    bc.say(
+        f"machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB; PostgreSQL "
+        f"{machine['server_version']} (fsync={machine['fsync']}, synchronous_commit={machine['synchronous_commit']})"
+    )
+    bc.say(f"load average before the run: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    from django.conf import settings
+
+    bc.say(f"database {bc.redact(database_url)}; broker {bc.redact(settings.CELERY_BROKER_URL)}")
+
+    bc.migrate()
+    bc.say(f"seeding {args.packets} packets for {args.shoppers} shoppers ...")
+    seeded = bc.seed(packets=args.packets, shoppers=args.shoppers, tag=run_id)
+    bc.say(f"seeded in {seeded.seconds:.1f} s ({args.packets / seeded.seconds:.0f} packets/s through packet_grant)")
+    from django.db import connections
+
+    connections.close_all()
+
+    if not args.skip_pgbench:
+        results["pgbench"] = run_pgbench(args, database_url)
+        bc.say(
+            f"pgbench tpcb-like, {args.pgbench_clients} clients, {args.pgbench_seconds:.0f} s: "
+            f"{results['pgbench']['tps']:.0f} TPS (latency avg {results['pgbench']['latency_ms']} ms)"
+        )
+
+    env = bc.subprocess_env(CELERY_QUEUE=queue)
+    port = bc.free_port()
+    ok = True
+    with bc.Children(workdir) as children:
+        try:
+            children.start(
+                "web",
+                bc.gunicorn_cmd(port, workers=args.workers, threads=args.threads, worker_class=args.worker_class),
+                env,
+            )
+            children.start("worker", bc.worker_cmd(queue, concurrency=args.celery_concurrency), env)
+            children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
+            bc.wait_http(port, children=children)
+            bc.wait_for_log(children, "worker", "ready.")
+            server = f"gunicorn {args.workers} × {args.worker_class}"
+            if args.worker_class == "gthread":
+                server += f" ({args.threads} threads)"
+            bc.say(f"{server} on 127.0.0.1:{port}; celery worker -c {args.celery_concurrency} on queue {queue}")
+
+            feed = bc.PacketFeed(seeded.packets)
+            cpu = CpuSampler(children)
+            waits = WaitSampler(database_url)
+            bc.say(f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.duration:.0f} s measured ...")
+            waits.start()
+            cpu_timer = threading.Timer(args.warmup, cpu.start)
+            cpu_timer.start()
+            load = drive(port, seeded.token, feed, args)
+            cpu_usage = cpu.stop() if hasattr(cpu, "t0") else {}
+            cpu_timer.cancel()
+            waits.stop_event.set()
+            waits.join(timeout=5)
+            load_end = time.monotonic()
+
+            bc.say("waiting for every rebate ...")
+            drained, _ = bc.wait_outbox_drained(args.drain_timeout)
+            after_load = time.monotonic() - load_end
+            results["drain"] = {"drained": drained, "seconds_after_load": round(after_load, 2)}
+        except KeyboardInterrupt:
+            bc.say("interrupted: stopping the children")
+            raise
+        except Exception:
+            for name, path in children.logs.items():
+                bc.say(f"log of {name}: {path}")
+            raise
+
+    # ----------------------------------------------------------------------------------------------- report
+    rate = load.in_window_ok / load.window
+    lags = bc.rebate_lags(seeded.campaign_id)
+    ack_lags = bc.rebate_lags_from_ack(seeded.campaign_id, load.acked)
+    redemptions = bc.redemptions_of(seeded.campaign_id)
+    legs = bc.two_leg_violations(seeded.campaign_id)
+    p50, p99 = bc.percentile(load.latencies, 50), bc.percentile(load.latencies, 99)
+    lag50, lag99 = bc.percentile(lags, 50), bc.percentile(lags, 99)
+    results.update(
+        {
+            "redemptions_per_second": round(rate, 1),
+            "window_seconds": round(load.window, 2),
+            "redemptions_in_window": load.in_window_ok,
+            "redemptions_total": redemptions,
+            "packets_exhausted": load.exhausted,
+            "latency_ms": {
+                "p50": round(p50 * 1000, 1),
+                "p90": round(bc.percentile(load.latencies, 90) * 1000, 1),
+                "p99": round(p99 * 1000, 1),
+                "max": round(max(load.latencies, default=0) * 1000, 1),
+            },
+            "rebate_lag_s": {"p50": round(lag50, 3), "p99": round(lag99, 3), "max": round(max(lags, default=0), 3)},
+            "rebate_lag_from_ack_s": {
+                "p50": round(bc.percentile(ack_lags, 50), 3),
+                "p99": round(bc.percentile(ack_lags, 99), 3),
+            },
+            "statuses_in_window": {str(k): v for k, v in sorted(load.statuses.items())},
+            "statuses_all": {str(k): v for k, v in sorted(load.all_statuses.items())},
+            "cpu_cores_used": cpu_usage,
+            "db_active_backends": waits.summary(),
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        }
+    )
+
+    print()
+    print("=" * 100)
+    print(f"Redemption benchmark (run {run_id})")
+    print(
+        f"  machine            {machine['cores']} cores ({machine['cpu']}), {machine['memory_gib']} GiB RAM; "
+        f"PostgreSQL {machine['server_version']}, fsync={machine['fsync']}, "
+        f"synchronous_commit={machine['synchronous_commit']}"
+    )
+    print(f"  server             {server}; celery worker -c {args.celery_concurrency}; {args.clients} client threads")
+    if "pgbench" in results:
+        pg = results["pgbench"]
+        print(
+            f"  pgbench            {pg['tps']:.0f} TPS (tpcb-like, scale {pg['scale']}, {pg['clients']} clients, "
+            f"{pg['seconds']:.0f} s; {pg['origin']} {pg['version']})"
+        )
+    print(
+        f"  redemptions/s      {rate:.1f}  ({load.in_window_ok} in {load.window:.1f} s"
+        + ("; RAN OUT OF PACKETS — raise --packets" if load.exhausted else "")
+        + ")"
+    )
+    print(f"  request latency    {bc.describe(load.latencies)}")
+    print(f"  rebate lag         {bc.describe(lags)}  (Redemption.used_at → both Rebate rows' created_at)")
+    print(f"  rebate lag (ack)   {bc.describe(ack_lags)}  (client got 201 → both legs posted)")
+    print(
+        f"  statuses (window)  {dict(sorted(load.statuses.items()))}   all: {dict(sorted(load.all_statuses.items()))}"
+    )
+    for sample in load.errors:
+        print(f"    e.g. {sample}")
+    print(f"  CPU (cores used)   {cpu_usage}")
+    print(f"  DB active backends {waits.summary()}  (average per 50 ms sample)")
+    print(f"  rebates drained    {'yes' if drained else 'NO'} {after_load:.1f} s after the load stopped")
+    checks = []
+    if "pgbench" in results:
+        ratio = rate / results["pgbench"]["tps"]
+        results["ratio"] = round(ratio, 4)
+        checks.append(("ratio redemptions/s ÷ pgbench TPS", f"{ratio:.3f}", f"≥ {TARGET_RATIO}", ratio >= TARGET_RATIO))
+    checks.append(("request p99", f"{p99 * 1000:.1f} ms", f"< {TARGET_P99 * 1000:.0f} ms", p99 < TARGET_P99))
+    checks.append(("rebate lag p99", f"{lag99:.3f} s", f"< {TARGET_LAG_P99:.0f} s", lag99 < TARGET_LAG_P99))
+    print("  targets:")
+    for name, value, target, met in checks:
+        print(f"    [{'met ' if met else 'MISS'}] {name:36} {value:>12}   target {target}")
+    results["targets"] = {name: {"value": value, "target": target, "met": met} for name, value, target, met in checks}
+
+    if legs:
+        ok = False
+        print(f"  two-leg check      FAIL: {len(legs)} redemption(s) without exactly one issuer + one holder rebate")
+        for finding in legs[:10]:
+            print(f"    - {finding}")
+    else:
+        print(f"  two-leg check      ok: all {redemptions} redemptions have one issuer (5.00) + one holder (2.50)")
+    if not drained:
+        ok = False
+
+    print("  manage.py audit:")
+    rc, output = bc.manage_audit(env)
+    for line in output.splitlines():
+        print(f"    {line}")
+    results["audit"] = {"exit_code": rc, "output": output}
+    ok = ok and rc == 0
+    print("=" * 100)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+        bc.say(f"results written to {args.json}")
+    bc.say(f"logs: {workdir}")
+    if args.strict and not all(met for *_, met in checks):
+        return 1
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        with contextlib.suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
