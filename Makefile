@@ -32,7 +32,7 @@ test: lint
 	$(PY) -m config.runstack test $(if $(ALLOW_NO_TESTS),--allow-no-tests) -- pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(PY) -m config.runstack test --migrate --durable -- python bench/redemption.py $(BENCH_ARGS)
+	$(PY) -m config.runstack test --durable -- python bench/redemption.py $(BENCH_ARGS)
 
 chaos: $(STAMP)
-	$(PY) -m config.runstack test --migrate --durable -- python bench/chaos.py $(BENCH_ARGS)
+	$(PY) -m config.runstack test --durable -- python bench/chaos.py $(BENCH_ARGS)
