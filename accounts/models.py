@@ -2,6 +2,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +19,13 @@ class User(AbstractUser):
     city = models.CharField(_("city"), max_length=32, blank=True)
     invite_code = models.CharField(max_length=16, unique=True, default=new_invite_code, editable=False)
     is_banned = models.BooleanField(_("banned"), default=False)
+    segments = ArrayField(
+        models.CharField(max_length=40),
+        blank=True,
+        default=list,
+        verbose_name=_("segments"),
+        help_text=_("Marketing segments, e.g. mother-and-baby buyers, for segment-scoped campaigns."),
+    )
 
     def __str__(self):
         return self.phone or self.email or self.username

@@ -1,24 +1,89 @@
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 
 from rebates.ledger import ledger_account
 from rebates.models import AccountKind
 
 from .models import Campaign, EarnRule
+from .rules import CampaignSpec, CategoryRate, EarnSpec, LegSpec, Multiplier, RebateSpec
 
 
-def live_earn_rules(*, merchant_id: int, at: datetime) -> list[EarnRule]:
-    """Earn rules of running campaigns that apply to an order at this merchant (its own and platform campaigns)."""
+def live_campaigns(*, merchant_id: int, at: datetime) -> list[Campaign]:
+    """Running campaigns that apply to an order at this merchant (its own and platform campaigns), rules loaded."""
     return list(
-        EarnRule.objects.select_related("campaign")
-        .filter(
-            Q(campaign__merchant_id=merchant_id) | Q(campaign__merchant__isnull=True),
-            campaign__status=Campaign.Status.ACTIVE,
-            campaign__starts_at__lte=at,
-            campaign__ends_at__gt=at,
+        Campaign.objects.filter(
+            Q(merchant_id=merchant_id) | Q(merchant__isnull=True),
+            status=Campaign.Status.ACTIVE,
+            starts_at__lte=at,
+            ends_at__gt=at,
         )
+        .prefetch_related(Prefetch("earn_rules", queryset=EarnRule.objects.order_by("pk")))
         .order_by("pk")
+    )
+
+
+def campaign_with_rules(campaign_id: int) -> Campaign:
+    return (
+        Campaign.objects.select_related("rebate_rule")
+        .prefetch_related(
+            Prefetch("earn_rules", queryset=EarnRule.objects.order_by("pk")), "category_rates", "multiplier_windows"
+        )
+        .get(pk=campaign_id)
+    )
+
+
+def earn_spec(rule: EarnRule) -> EarnSpec:
+    return EarnSpec(
+        id=rule.pk,
+        trigger=rule.trigger,
+        amount=rule.packet_amount,
+        threshold=rule.threshold_amount,
+        tiers=rule.parsed_tiers(),
+        min_spend=rule.min_spend,
+        valid_days=rule.valid_days,
+        allowed_categories=tuple(rule.allowed_categories),
+        denied_categories=tuple(rule.denied_categories),
+    )
+
+
+def rebate_spec(campaign: Campaign) -> RebateSpec | None:
+    rule = getattr(campaign, "rebate_rule", None)
+    if rule is None:
+        return None
+    return RebateSpec(
+        issuer=LegSpec(rule.issuer_mode, rule.issuer_rate, rule.issuer_fixed, rule.issuer_cap, rule.issuer_funding),
+        holder=LegSpec(rule.holder_mode, rule.holder_rate, rule.holder_fixed, rule.holder_cap, rule.holder_funding),
+        base=rule.base,
+        holder_form=rule.holder_form,
+        points_per_cny=rule.points_per_cny,
+        category_rates=tuple(
+            CategoryRate(c.category, c.issuer_rate, c.holder_rate)
+            for c in sorted(campaign.category_rates.all(), key=lambda c: c.category)
+        ),
+        multipliers=tuple(
+            Multiplier(m.starts_at, m.ends_at, m.factor)
+            for m in sorted(campaign.multiplier_windows.all(), key=lambda m: m.starts_at)
+        ),
+    )
+
+
+def campaign_spec(campaign: Campaign, *, with_rebate: bool = True) -> CampaignSpec:
+    return CampaignSpec(
+        id=campaign.pk,
+        merchant_id=campaign.merchant_id,
+        status=campaign.status,
+        starts_at=campaign.starts_at,
+        ends_at=campaign.ends_at,
+        earn_rules=tuple(earn_spec(r) for r in campaign.earn_rules.all()),
+        rebate=rebate_spec(campaign) if with_rebate else None,
+        regions=tuple(campaign.regions),
+        user_scope=campaign.user_scope,
+        segments=tuple(campaign.segments),
+        per_user_limit=campaign.per_user_limit,
+        packet_limit=campaign.packet_limit,
+        daily_budget_cap=campaign.daily_budget_cap,
+        allow_stacking=campaign.allow_stacking,
     )
 
 

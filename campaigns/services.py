@@ -1,12 +1,14 @@
+from datetime import date
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from accounts.models import Merchant
 from common.errors import ApplicationError
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind
 
+from . import errors
 from .models import Campaign
 from .selectors import campaign_budget_account
 
@@ -77,6 +79,42 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
     return campaign
 
 
-def campaign_note_budget_exhausted(*, campaign_id: int, reason: str) -> None:
-    """Shown in admin: why the campaign stopped issuing. Its own statement, outside the failed issuance."""
-    Campaign.objects.filter(pk=campaign_id).exclude(status_reason=reason).update(status_reason=reason)
+def campaign_pause_budget_exhausted(*, campaign_id: int) -> None:
+    """Auto-pause at exhaustion, with the reason shown in admin. Funding the budget and re-activating resumes it."""
+    Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.ACTIVE).update(
+        status=Campaign.Status.PAUSED, status_reason=str(errors.BUDGET_EXHAUSTED)
+    )
+
+
+def campaign_count_issuance(*, campaign: Campaign, user_id: int | None, amount: Decimal, day: date) -> str:
+    """Count one packet against every limit of the campaign, each in the statement that checks it, so concurrent
+    issuers can never pass a limit together. Returns "" when counted, else the code of the limit reached.
+    Callers run this in a savepoint and roll it back when a later step (or limit) refuses the packet."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO campaigns_campaigndaycounter (campaign_id, day, spent) VALUES (%(c)s, %(d)s, %(a)s)
+               ON CONFLICT (campaign_id, day) DO UPDATE SET spent = campaigns_campaigndaycounter.spent + %(a)s
+               WHERE %(cap)s = 0 OR campaigns_campaigndaycounter.spent + %(a)s <= %(cap)s
+               RETURNING spent""",
+            {"c": campaign.pk, "d": day, "a": amount, "cap": campaign.daily_budget_cap},
+        )
+        if cursor.fetchone() is None or (campaign.daily_budget_cap and amount > campaign.daily_budget_cap):
+            return "daily_budget_cap_reached"
+        cursor.execute(
+            """UPDATE campaigns_campaign SET packets_issued = packets_issued + 1
+               WHERE id = %s AND (packet_limit = 0 OR packets_issued < packet_limit)""",
+            [campaign.pk],
+        )
+        if cursor.rowcount == 0:
+            return "campaign_limit_reached"
+        if user_id is not None:
+            cursor.execute(
+                """INSERT INTO campaigns_campaignusercounter (campaign_id, user_id, packets) VALUES (%(c)s, %(u)s, 1)
+                   ON CONFLICT (campaign_id, user_id) DO UPDATE SET packets = campaigns_campaignusercounter.packets + 1
+                   WHERE %(limit)s = 0 OR campaigns_campaignusercounter.packets < %(limit)s
+                   RETURNING packets""",
+                {"c": campaign.pk, "u": user_id, "limit": campaign.per_user_limit},
+            )
+            if cursor.fetchone() is None:
+                return "per_user_limit_reached"
+    return ""

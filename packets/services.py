@@ -1,5 +1,6 @@
 """Orders, packet issuance, redemption and expiry. Every write of the packets app goes through here."""
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -11,14 +12,26 @@ from django.utils import timezone
 from accounts.models import Device, Merchant, User
 from campaigns import errors as campaign_errors
 from campaigns.models import Campaign, EarnRule
-from campaigns.rules import CartLine, check_packet, earn_decisions, rebate_legs, rebate_snapshot
+from campaigns.rules import (
+    CartLine,
+    Event,
+    Region,
+    ShopperFacts,
+    check_packet,
+    draw_tier,
+    evaluate_earn,
+    rebate_legs,
+)
 from campaigns.selectors import (
     campaign_budget_account,
     campaign_outstanding_account,
     campaign_reserve_account,
-    live_earn_rules,
+    campaign_spec,
+    campaign_with_rules,
+    live_campaigns,
+    rebate_spec,
 )
-from campaigns.services import campaign_note_budget_exhausted
+from campaigns.services import campaign_count_issuance, campaign_pause_budget_exhausted
 from common.money import ZERO
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.lock_objects import ledger_accounts_lock
@@ -153,15 +166,19 @@ def order_create(
         ]
     )
 
-    rules = live_earn_rules(merchant_id=merchant.pk, at=now)
-    decisions = earn_decisions(
-        [{"id": r.pk, "threshold_amount": r.threshold_amount, "packet_amount": r.packet_amount} for r in rules],
-        gross=gross_amount,
+    cart = tuple(CartLine(line.category, line.quantity, line.unit_price) for line in lines)
+    event = Event(
+        trigger=EarnRule.Trigger.PURCHASE,
+        at=now,
+        shopper=shopper_facts(shopper, exclude_order_id=order.pk),
+        lines=cart,
+        draw=_draw(),
     )
-    earn_rules = [rule for rule, decision in zip(rules, decisions, strict=True) if decision.fires]
+    earned = _earned(live_campaigns(merchant_id=merchant.pk, at=now), event)
+
     # Lock every account this order will touch, once, in primary-key order: no deadlock between orders that
     # redeem in one campaign and earn in another. Hot rows are locked last, for the shortest time.
-    campaigns = {rule.campaign_id: rule.campaign for rule in earn_rules}
+    campaigns = {campaign.pk: campaign for campaign, _, _ in earned}
     if packet:
         campaigns[packet.campaign_id] = packet.campaign
     accounts = {}
@@ -187,29 +204,89 @@ def order_create(
             for li in lines
         ]
         _redeem(
-            order=order, items=items, packet=packet, discount=discount, accounts=accounts, available=available, now=now
+            order=order,
+            items=items,
+            cart=cart,
+            packet=packet,
+            discount=discount,
+            accounts=accounts,
+            available=available,
+            now=now,
         )
-    for rule in earn_rules:
-        budget = accounts[("budget", rule.campaign_id)]
-        if available[budget.pk] < rule.packet_amount:
-            campaign_note_budget_exhausted(campaign_id=rule.campaign_id, reason=str(campaign_errors.BUDGET_EXHAUSTED))
-            continue
-        available[budget.pk] -= rule.packet_amount
-        _issue_packet(
+    for campaign, rule, amount in earned:
+        _issue_counted(
+            campaign=campaign,
             rule=rule,
+            amount=amount,
             holder=shopper,
             source_order=order,
-            budget=budget,
-            outstanding=accounts[("outstanding", rule.campaign_id)],
+            accounts=accounts,
+            available=available,
             now=now,
         )
     return order
+
+
+def _draw() -> float:
+    """A uniform number in [0, 1) for weighted tiers, from the OS's CSPRNG: a shopper cannot steer the draw."""
+    return secrets.randbelow(1_000_000) / 1_000_000
+
+
+def shopper_facts(shopper: User, *, exclude_order_id: int | None = None) -> ShopperFacts:
+    prior = Order.objects.filter(shopper=shopper)
+    if exclude_order_id:
+        prior = prior.exclude(pk=exclude_order_id)
+    return ShopperFacts(
+        user_id=shopper.pk,
+        prior_orders=1 if prior.exists() else 0,
+        segments=frozenset(shopper.segments),
+        region=Region(shopper.province, shopper.city),
+    )
+
+
+def _earned(campaigns: list[Campaign], event: Event) -> list[tuple[Campaign, EarnRule, Decimal]]:
+    """(campaign, rule, packet amount) for every earn rule the event fires, in campaign then rule order."""
+    earned = []
+    for campaign in campaigns:
+        rules = {rule.pk: rule for rule in campaign.earn_rules.all()}
+        for decision in evaluate_earn(campaign_spec(campaign, with_rebate=False), event):
+            if decision.fires:
+                earned.append((campaign, rules[decision.earn_rule_id], decision.amount))
+    return earned
+
+
+def _issue_counted(
+    *, campaign: Campaign, rule: EarnRule, amount: Decimal, holder: User, source_order, accounts, available, now
+) -> Packet | None:
+    """Issue one packet if the budget and every limit allow it; otherwise issue nothing and say why."""
+    budget = accounts[("budget", campaign.pk)]
+    if available[budget.pk] < amount:
+        campaign_pause_budget_exhausted(campaign_id=campaign.pk)
+        return None
+    with transaction.atomic():  # a savepoint: counters taken before a refusing limit are rolled back with it
+        refused = campaign_count_issuance(
+            campaign=campaign, user_id=holder.pk, amount=amount, day=timezone.localdate(now)
+        )
+        if refused:
+            transaction.set_rollback(True)
+            return None
+        available[budget.pk] -= amount
+        return _issue_packet(
+            rule=rule,
+            amount=amount,
+            holder=holder,
+            source_order=source_order,
+            budget=budget,
+            outstanding=accounts[("outstanding", campaign.pk)],
+            now=now,
+        )
 
 
 def _redeem(
     *,
     order: Order,
     items: list[dict],
+    cart: tuple[CartLine, ...],
     packet: Packet,
     discount: Decimal,
     accounts: dict,
@@ -217,8 +294,10 @@ def _redeem(
     now: datetime,
 ):
     campaign = packet.campaign
-    snapshot = rebate_snapshot(campaign.rebate_rule, issuer_merchant_id=packet.issuer_merchant_id)
-    legs = rebate_legs(snapshot, gross=order.gross_amount, paid=order.amount_paid)
+    snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
+        issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=None
+    )
+    legs = rebate_legs(snapshot, lines=cart, discount=discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
     reserve, pool = accounts[("reserve", campaign.pk)], accounts["pool"]
     postings = [
@@ -261,14 +340,16 @@ def _redeem(
     return redemption
 
 
-def _issue_packet(*, rule: EarnRule, holder: User, source_order: Order | None, budget, outstanding, now) -> Packet:
+def _issue_packet(
+    *, rule: EarnRule, amount: Decimal, holder: User, source_order: Order | None, budget, outstanding, now
+) -> Packet:
     packet = Packet.objects.create(
         code=codes.new_code(),
         campaign=rule.campaign,
         earn_rule=rule,
         issuer_merchant_id=rule.campaign.merchant_id,
         holder=holder,
-        amount=rule.packet_amount,
+        amount=amount,
         min_spend=rule.min_spend,
         categories=rule.allowed_categories,
         issued_at=now,
@@ -290,12 +371,31 @@ def packet_grant(*, rule: EarnRule, holder: User, now: datetime | None = None) -
     now = now or timezone.now()
     if not rule.campaign.is_live(now):
         raise PacketUnusable(str(campaign_errors.CAMPAIGN_NOT_LIVE), code="campaign_not_active")
-    budget = campaign_budget_account(rule.campaign)
-    outstanding = campaign_outstanding_account(rule.campaign)
-    locked = ledger_accounts_lock([budget.pk, outstanding.pk])
-    if locked[budget.pk].balance < rule.packet_amount:
+    campaign = rule.campaign
+    accounts = {
+        ("budget", campaign.pk): campaign_budget_account(campaign),
+        ("outstanding", campaign.pk): campaign_outstanding_account(campaign),
+    }
+    available = {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts.values()).items()}
+    tiers = rule.parsed_tiers()
+    amount = draw_tier(tiers, _draw()).amount if tiers else rule.packet_amount
+    if available[accounts[("budget", campaign.pk)].pk] < amount:
         raise BudgetExhausted(str(campaign_errors.BUDGET_EXHAUSTED))
-    return _issue_packet(rule=rule, holder=holder, source_order=None, budget=budget, outstanding=outstanding, now=now)
+    with transaction.atomic():
+        refused = campaign_count_issuance(
+            campaign=campaign, user_id=holder.pk, amount=amount, day=timezone.localdate(now)
+        )
+        if refused:
+            raise PacketUnusable(f"The campaign's limit is reached ({refused}).", code=refused)
+        return _issue_packet(
+            rule=rule,
+            amount=amount,
+            holder=holder,
+            source_order=None,
+            budget=accounts[("budget", campaign.pk)],
+            outstanding=accounts[("outstanding", campaign.pk)],
+            now=now,
+        )
 
 
 def packets_expire_due(*, now: datetime | None = None, batch: int = 500) -> int:

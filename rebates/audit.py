@@ -39,22 +39,20 @@ def negative_balances() -> list[str]:
 
 def redemption_rebate_mismatches() -> list[str]:
     """Every credited redemption has exactly the rebate legs its rule snapshot demands, with those amounts."""
-    from campaigns.rules import rebate_legs
     from packets.models import Redemption
 
+    from .services import redemption_legs
+
     findings = []
-    done = Redemption.objects.filter(rebates__isnull=False).distinct().prefetch_related("rebates")
+    done = (
+        Redemption.objects.filter(rebates__isnull=False).distinct().select_related("order").prefetch_related("rebates")
+    )
     for redemption in done.iterator(chunk_size=2000):
-        expected = {(leg.role, leg.units) for leg in rebate_legs(redemption.rule_snapshot, **_bases(redemption))}
+        expected = {(leg.role, leg.units) for leg in redemption_legs(redemption)}
         actual = {(r.role, r.amount) for r in redemption.rebates.all()}
         if expected != actual:
             findings.append(f"redemption {redemption.pk} has rebates {sorted(actual)}, its rule demands {expected}")
     return findings
-
-
-def _bases(redemption) -> dict:
-    order = redemption.order
-    return {"gross": order.gross_amount, "paid": order.amount_paid}
 
 
 def outbox_backlog(grace: timedelta) -> list[str]:

@@ -1,9 +1,11 @@
 """Rebate computation and crediting: the worker side of a redemption."""
 
+from decimal import Decimal
+
 from django.db import transaction
 
 from campaigns.models import Campaign
-from campaigns.rules import rebate_legs
+from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_reserve_account
 from common.money import POINTS
 from packets.models import Redemption
@@ -11,6 +13,12 @@ from packets.models import Redemption
 from .ledger import Posting, ledger_account, ledger_post, platform_account
 from .models import AccountKind, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
+
+
+def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
+    """The legs a redemption pays, recomputed from what it recorded: its items, discount, time and rule snapshot."""
+    lines = [CartLine(i["category"], i["quantity"], Decimal(i["unit_price"])) for i in redemption.items]
+    return rebate_legs(redemption.rule_snapshot, lines=lines, discount=redemption.order.discount, at=redemption.used_at)
 
 
 @transaction.atomic
@@ -27,8 +35,8 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
         return existing
 
-    order, packet = redemption.order, redemption.packet
-    legs = rebate_legs(redemption.rule_snapshot, gross=order.gross_amount, paid=order.amount_paid)
+    packet = redemption.packet
+    legs = redemption_legs(redemption)
     rebates: list[Rebate] = []
     if legs:
         reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))

@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+
+app_name = "rebates"
+urlpatterns = [
+    path("wallet/", views.wallet, name="wallet"),
+]
