@@ -320,17 +320,42 @@ class PacketOption:
         return to_minor(self.discount)
 
 
+def _denied(packet: Packet) -> list[str]:
+    # Excluded categories arrive with the packets app's newer schema; a packet without the column excludes nothing.
+    return list(getattr(packet, "denied_categories", None) or [])
+
+
+def _packet_terms(packet: Packet) -> dict:
+    """The packet's terms exactly as redemption (`services._take_packet`) hands them to `check_packet`."""
+    terms = {
+        "packet_status": packet.status,
+        "expires_at": packet.expires_at,
+        "amount": packet.amount,
+        "min_spend": packet.min_spend,
+        "categories": packet.categories,
+    }
+    if _denied(packet):
+        terms["denied_categories"] = _denied(packet)
+    return terms
+
+
+def _eligible(packet: Packet, category: str) -> bool:
+    return (not packet.categories or category in packet.categories) and category not in _denied(packet)
+
+
 def _reason(code: str, packet: Packet, cart: Cart) -> str:
     """Why this packet cannot pay for this cart, with the numbers the shopper needs."""
     if code == "packet_min_spend_not_met":
-        eligible = sum(
-            (i.total for i in cart.items if not packet.categories or i.product.category in packet.categories), ZERO
-        )
+        eligible = sum((i.total for i in cart.items if _eligible(packet, i.product.category)), ZERO)
         return str(_("Needs %(min)s on eligible items; your cart has %(have)s.")) % {
             "min": format_cny(packet.min_spend),
             "have": format_cny(eligible),
         }
     if code == "packet_category_not_allowed":
+        if not packet.categories:
+            return str(_("Not valid on %(categories)s, and your cart has nothing else.")) % {
+                "categories": " · ".join(category_label(c) for c in _denied(packet))
+            }
         return str(_("Only for %(categories)s; nothing in your cart qualifies.")) % {
             "categories": categories_text(packet.categories)
         }
@@ -358,14 +383,7 @@ def packet_options(user: User, cart: Cart, *, now: datetime | None = None) -> li
     options = []
     for packet in checkout_packets(user, now=now):
         verdict = check_packet(
-            packet_status=packet.status,
-            expires_at=packet.expires_at,
-            amount=packet.amount,
-            min_spend=packet.min_spend,
-            categories=packet.categories,
-            campaign_live=packet.campaign.is_live(now),
-            lines=lines,
-            now=now,
+            **_packet_terms(packet), campaign_live=packet.campaign.is_live(now), lines=lines, now=now
         )
         options.append(
             PacketOption(
@@ -405,7 +423,11 @@ class PacketView:
 
     @property
     def categories_display(self) -> str:
-        return categories_text(self.packet.categories)
+        text = categories_text(self.packet.categories)
+        if _denied(self.packet):
+            excluded = " · ".join(category_label(c) for c in _denied(self.packet))
+            text = str(_("%(categories)s, except %(excluded)s")) % {"categories": text, "excluded": excluded}
+        return text
 
     @property
     def expired(self) -> bool:
