@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import itertools
 import json
 import os
 import shutil
@@ -147,15 +148,18 @@ class Children:
         self.procs: dict[str, subprocess.Popen] = {}
         self.logs: dict[str, Path] = {}
         self.offsets: dict[str, int] = {}  # log size when the child was (re)started
-        self._files: list = []
+        self._files: dict[str, object] = {}
 
     def start(self, name: str, cmd: list[str], env: dict[str, str], *, log_name: str | None = None) -> subprocess.Popen:
         if name in self.procs and self.procs[name].poll() is None:
             raise RuntimeError(f"{name} is already running")
         log_path = self.logdir / f"{log_name or name}.log"
         self.offsets[name] = log_path.stat().st_size if log_path.exists() else 0
+        if name in self._files:
+            with contextlib.suppress(OSError):
+                self._files[name].close()
         log = open(log_path, "ab")  # noqa: SIM115 — kept open while the child lives
-        self._files.append(log)
+        self._files[name] = log
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         proc = subprocess.Popen(
             cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=preexec
@@ -201,7 +205,7 @@ class Children:
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for name in list(self.procs):
             self.stop(name, grace=max(0.1, deadline - time.monotonic()))
-        for f in self._files:
+        for f in self._files.values():
             with contextlib.suppress(OSError):
                 f.close()
         self._files.clear()
@@ -240,6 +244,14 @@ def wait_for_log(children: Children, name: str, needle: str, timeout: float = 60
             raise RuntimeError(f"{name} exited early; see {path}")
         time.sleep(0.05)
     raise RuntimeError(f"{name} did not print {needle!r} in {timeout:.0f} s; see {path}")
+
+
+def log_since_start(children: Children, name: str) -> bytes:
+    """What the child logged since it was (re)started."""
+    with contextlib.suppress(OSError), open(children.logs[name], "rb") as f:
+        f.seek(children.offsets.get(name, 0))
+        return f.read()
+    return b""
 
 
 def wait_http(port: int, path: str = "/healthz", timeout: float = 60.0, children: Children | None = None) -> None:
@@ -362,30 +374,59 @@ def pg_connection_args(database_url: str) -> tuple[list[str], dict[str, str]]:
 @dataclass
 class Seed:
     merchant_id: int
-    campaign_id: int
+    campaign_ids: list[int]
     token: str
-    packets: list[tuple[int, str]]  # (shopper id, packet code)
+    packets: list[tuple[int, str]]  # (shopper id, packet code), campaigns interleaved
     seconds: float
 
 
-def seed(*, packets: int, shoppers: int, tag: str, batch: int = 500) -> Seed:
-    """A merchant with one staff user (DRF token), a funded two-way campaign (the seed's numbers), shoppers, and
-    `packets` issued packets, all through the project's services (packets.services.packet_grant)."""
-    from django.contrib.auth.hashers import make_password
+def _seed_child_init() -> None:
+    # The pool terminates its processes with SIGTERM: they must not inherit the parent's KeyboardInterrupt handler.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _issue_packets(job: tuple[int, list[int], int]) -> list[tuple[int, str]]:
+    """Issue one packet per holder id under one earn rule (runs in a forked seeding process, or inline)."""
     from django.db import transaction
+
+    from accounts.models import User
+    from campaigns.models import EarnRule
+    from packets.services import packet_grant
+
+    rule_id, holder_ids, batch = job
+    rule = EarnRule.objects.select_related("campaign").get(pk=rule_id)
+    issued = []
+    for start in range(0, len(holder_ids), batch):
+        # One commit per batch (packet_grant's own atomic blocks become savepoints): seeding is not what we measure.
+        with transaction.atomic():
+            for holder_id in holder_ids[start : start + batch]:
+                issued.append((holder_id, packet_grant(rule=rule, holder=User(pk=holder_id)).code))
+    from django.db import connections
+
+    connections.close_all()
+    return issued
+
+
+def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1, processes: int = 0, batch: int = 250) -> Seed:
+    """A merchant with one staff user (DRF token), `campaigns` funded two-way campaigns (the seed's numbers:
+    tests.factories.campaigns.two_way_campaign), shoppers, and `packets` issued packets spread over the campaigns,
+    all through the project's services (packets.services.packet_grant).
+
+    Each campaign's packets are issued by its own process (up to `processes`, default the core count): issuing
+    locks the campaign's budget row, so one campaign is one writer at a time, but campaigns go in parallel."""
+    import multiprocessing
+
+    from django.contrib.auth.hashers import make_password
+    from django.db import connections
     from rest_framework.authtoken.models import Token
 
     from accounts.models import MerchantStaff, User
-    from packets.services import packet_grant
     from tests.factories.accounts import MerchantFactory
     from tests.factories.campaigns import two_way_campaign
 
     t0 = time.monotonic()
-    # Budget: every packet reserves 10.00, every redemption spends 7.50 more on rebates; plus headroom.
-    budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * packets + Decimal("1000.00")
     merchant = MerchantFactory(name=f"Bench merchant {tag}")
-    campaign = two_way_campaign(budget=str(budget), merchant=merchant)
-    rule = campaign.earn_rules.get()
     unusable = make_password(None)
     staff = User.objects.create(username=f"bench-staff-{tag}", password=unusable)
     MerchantStaff.objects.create(merchant=merchant, user=staff, role=MerchantStaff.Role.ADMIN)
@@ -393,14 +434,24 @@ def seed(*, packets: int, shoppers: int, tag: str, batch: int = 500) -> Seed:
     users = User.objects.bulk_create(
         [User(username=f"bench-{tag}-{i}", password=unusable) for i in range(shoppers)], batch_size=1000
     )
-    issued: list[tuple[int, str]] = []
-    for start in range(0, packets, batch):
-        # One commit per batch (packet_grant's own atomic blocks become savepoints): seeding is not what we measure.
-        with transaction.atomic():
-            for i in range(start, min(start + batch, packets)):
-                holder = users[i % len(users)]
-                issued.append((holder.pk, packet_grant(rule=rule, holder=holder).code))
-    return Seed(merchant.pk, campaign.pk, token, issued, time.monotonic() - t0)
+    jobs = []
+    campaign_ids = []
+    for c in range(campaigns):
+        holders = [users[i % len(users)].pk for i in range(c, packets, campaigns)]
+        # Budget: every packet reserves 10.00, every redemption spends 7.50 more on rebates; plus headroom.
+        budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * len(holders) + Decimal("1000.00")
+        campaign = two_way_campaign(budget=str(budget), merchant=merchant)
+        campaign_ids.append(campaign.pk)
+        jobs.append((campaign.earn_rules.get().pk, holders, batch))
+    connections.close_all()  # forked children must open their own connections
+    processes = min(processes or cores(), len(jobs))
+    if processes > 1:
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_seed_child_init) as pool:
+            per_campaign = pool.map(_issue_packets, jobs)
+    else:
+        per_campaign = [_issue_packets(job) for job in jobs]
+    issued = [item for group in itertools.zip_longest(*per_campaign) for item in group if item is not None]
+    return Seed(merchant.pk, campaign_ids, token, issued, time.monotonic() - t0)
 
 
 # --------------------------------------------------------------------------------------------------- HTTP load
@@ -517,7 +568,8 @@ def describe(values: list[float], scale: float = 1000.0, unit: str = "ms") -> st
 # --------------------------------------------------------------------------------------------------- checks
 
 
-def outbox_pending(campaign_id: int | None = None) -> int:
+def outbox_pending() -> int:
+    """Outbox events not done, in the whole database (the audit looks at all of them too)."""
     from rebates.models import OutboxEvent
 
     return OutboxEvent.objects.filter(done_at__isnull=True).count()
@@ -539,7 +591,7 @@ def wait_outbox_drained(timeout: float, *, progress_every: float = 5.0) -> tuple
         time.sleep(0.25)
 
 
-def rebate_lags(campaign_id: int) -> list[float]:
+def rebate_lags(campaign_ids: list[int]) -> list[float]:
     """Per redemption of this campaign, seconds from the redemption (its used_at, stamped inside the request
     transaction just before commit) to the later of its two rebate rows' created_at (both legs posted)."""
     from django.db import connection
@@ -550,14 +602,14 @@ def rebate_lags(campaign_id: int) -> list[float]:
                FROM packets_redemption r
                JOIN packets_packet p ON p.id = r.packet_id
                JOIN rebates_rebate rb ON rb.redemption_id = r.id
-               WHERE p.campaign_id = %s
+               WHERE p.campaign_id = ANY(%s)
                GROUP BY r.id HAVING COUNT(rb.id) = 2""",
-            [campaign_id],
+            [list(campaign_ids)],
         )
         return [float(row[0]) for row in cursor.fetchall()]
 
 
-def rebate_lags_from_ack(campaign_id: int, acked: dict[str, float]) -> list[float]:
+def rebate_lags_from_ack(campaign_ids: list[int], acked: dict[str, float]) -> list[float]:
     """Seconds from the moment the client received the 201 (the commit happened just before) to both legs posted.
     Negative values (the worker was faster than the reply's way back) are kept: they show the publish is instant."""
     from django.db import connection
@@ -568,65 +620,73 @@ def rebate_lags_from_ack(campaign_id: int, acked: dict[str, float]) -> list[floa
                FROM packets_redemption r
                JOIN packets_packet p ON p.id = r.packet_id
                JOIN rebates_rebate rb ON rb.redemption_id = r.id
-               WHERE p.campaign_id = %s
+               WHERE p.campaign_id = ANY(%s)
                GROUP BY r.id HAVING COUNT(rb.id) = 2""",
-            [campaign_id],
+            [list(campaign_ids)],
         )
         return [float(at) - acked[no] for no, at in cursor.fetchall() if no in acked]
 
 
-def two_leg_violations(campaign_id: int | None = None) -> list[str]:
-    """Every redemption (of the campaign, or all) has exactly one issuer and one holder rebate, with the seed's
-    amounts, credited to the packet's issuer merchant and holder."""
+def two_leg_violations(campaign_ids: list[int] | None = None) -> list[str]:
+    """Every redemption (of these campaigns, or all) has exactly one issuer and one holder rebate, credited to the
+    packet's issuer merchant and holder; for the bench campaigns also with the seed's amounts (5.00 and 2.50)."""
     from django.db import connection
 
-    where = "WHERE p.campaign_id = %s" if campaign_id is not None else ""
+    where = "WHERE p.campaign_id = ANY(%s)" if campaign_ids is not None else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"""SELECT r.id,
-                       COUNT(*) FILTER (WHERE rb.role = 'issuer'),
-                       COUNT(*) FILTER (WHERE rb.role = 'holder'),
+                       COUNT(rb.id) FILTER (WHERE rb.role = 'issuer'),
+                       COUNT(rb.id) FILTER (WHERE rb.role = 'holder'),
                        COALESCE(SUM(rb.amount) FILTER (WHERE rb.role = 'issuer'), 0),
                        COALESCE(SUM(rb.amount) FILTER (WHERE rb.role = 'holder'), 0),
-                       BOOL_AND(CASE rb.role WHEN 'issuer' THEN rb.beneficiary_merchant_id = p.issuer_merchant_id
-                                             WHEN 'holder' THEN rb.beneficiary_user_id = p.holder_id END)
+                       COALESCE(BOOL_AND(CASE rb.role
+                                           WHEN 'issuer' THEN rb.beneficiary_merchant_id = p.issuer_merchant_id
+                                           WHEN 'holder' THEN rb.beneficiary_user_id = p.holder_id END), TRUE)
                 FROM packets_redemption r
                 JOIN packets_packet p ON p.id = r.packet_id
                 LEFT JOIN rebates_rebate rb ON rb.redemption_id = r.id
                 {where}
                 GROUP BY r.id ORDER BY r.id""",
-            [campaign_id] if campaign_id is not None else [],
+            [list(campaign_ids)] if campaign_ids is not None else [],
         )
         rows = cursor.fetchall()
     findings = []
     for rid, issuers, holders, issuer_sum, holder_sum, right_people in rows:
         if issuers != 1 or holders != 1:
             findings.append(f"redemption {rid}: {issuers} issuer and {holders} holder rebate(s), want 1 and 1")
-        elif campaign_id is not None and (issuer_sum != ISSUER_REBATE or holder_sum != HOLDER_REBATE):
+        elif campaign_ids is not None and (issuer_sum != ISSUER_REBATE or holder_sum != HOLDER_REBATE):
             findings.append(f"redemption {rid}: issuer {issuer_sum}, holder {holder_sum}; want 5.00 and 2.50")
         elif not right_people:
             findings.append(f"redemption {rid}: a rebate went to someone other than the issuer / holder")
     return findings
 
 
-def redemptions_of(campaign_id: int) -> int:
+def redemptions_of(campaign_ids: list[int]) -> int:
     from packets.models import Redemption
 
-    return Redemption.objects.filter(packet__campaign_id=campaign_id).count()
+    return Redemption.objects.filter(packet__campaign_id__in=campaign_ids).count()
 
 
-def wallet_totals(merchant_id: int, campaign_id: int) -> dict[str, Decimal]:
-    """Balances that must follow from the redemption count: merchant marketing credit = 5.00 × n; the sum of the
-    campaign's shoppers' cash = 2.50 × n; the campaign's rebate reserve back to 0 once everything is credited."""
+def redeemed_order_numbers(campaign_ids: list[int]) -> set[str]:
+    from packets.models import Redemption
+
+    return set(Redemption.objects.filter(packet__campaign_id__in=campaign_ids).values_list("order_no", flat=True))
+
+
+def wallet_totals(merchant_id: int, campaign_ids: list[int]) -> dict[str, Decimal]:
+    """Balances that must follow from the redemption count n: the bench merchant's marketing credit = 5.00 × n
+    (it issued every packet); the bench shoppers' cash = 2.50 × n (they hold only bench packets); the campaigns'
+    rebate reserves back to 0.00 once everything is credited."""
     from django.db.models import Sum
 
     from packets.models import Packet
     from rebates.models import AccountKind, LedgerAccount
 
-    holders = Packet.objects.filter(campaign_id=campaign_id).values("holder_id")
+    holders = Packet.objects.filter(campaign_id__in=campaign_ids).values("holder_id")
     credit = LedgerAccount.objects.filter(kind=AccountKind.MERCHANT_MARKETING_CREDIT, merchant_id=merchant_id)
     cash = LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_CASH, user_id__in=holders)
-    reserve = LedgerAccount.objects.filter(kind=AccountKind.REBATE_RESERVE, campaign_id=campaign_id)
+    reserve = LedgerAccount.objects.filter(kind=AccountKind.REBATE_RESERVE, campaign_id__in=campaign_ids)
     zero = Decimal("0.00")
     return {
         "merchant_credit": credit.aggregate(s=Sum("balance"))["s"] or zero,

@@ -58,6 +58,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--packets", type=int, default=0, help="packets to pre-issue (default: enough for 250 redemptions/s)"
     )
     p.add_argument("--shoppers", type=int, default=500, help="shoppers holding the packets (default 500)")
+    p.add_argument(
+        "--campaigns",
+        type=int,
+        default=1,
+        help="campaigns the packets are spread over (default 1: one promotion, the hottest case)",
+    )
     p.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     p.add_argument("--pgbench-seconds", type=float, default=15.0, help="pgbench duration (default 15)")
     p.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
@@ -296,8 +302,8 @@ def main(argv=None) -> int:
     bc.say(f"database {bc.redact(database_url)}; broker {bc.redact(settings.CELERY_BROKER_URL)}")
 
     bc.migrate()
-    bc.say(f"seeding {args.packets} packets for {args.shoppers} shoppers ...")
-    seeded = bc.seed(packets=args.packets, shoppers=args.shoppers, tag=run_id)
+    bc.say(f"seeding {args.packets} packets in {args.campaigns} campaign(s) for {args.shoppers} shoppers ...")
+    seeded = bc.seed(packets=args.packets, shoppers=args.shoppers, tag=run_id, campaigns=args.campaigns)
     bc.say(f"seeded in {seeded.seconds:.1f} s ({args.packets / seeded.seconds:.0f} packets/s through packet_grant)")
     from django.db import connections
 
@@ -357,10 +363,10 @@ def main(argv=None) -> int:
 
     # ----------------------------------------------------------------------------------------------- report
     rate = load.in_window_ok / load.window
-    lags = bc.rebate_lags(seeded.campaign_id)
-    ack_lags = bc.rebate_lags_from_ack(seeded.campaign_id, load.acked)
-    redemptions = bc.redemptions_of(seeded.campaign_id)
-    legs = bc.two_leg_violations(seeded.campaign_id)
+    lags = bc.rebate_lags(seeded.campaign_ids)
+    ack_lags = bc.rebate_lags_from_ack(seeded.campaign_ids, load.acked)
+    redemptions = bc.redemptions_of(seeded.campaign_ids)
+    legs = bc.two_leg_violations(seeded.campaign_ids)
     p50, p99 = bc.percentile(load.latencies, 50), bc.percentile(load.latencies, 99)
     lag50, lag99 = bc.percentile(lags, 50), bc.percentile(lags, 99)
     results.update(
@@ -398,6 +404,7 @@ def main(argv=None) -> int:
         f"synchronous_commit={machine['synchronous_commit']}"
     )
     print(f"  server             {server}; celery worker -c {args.celery_concurrency}; {args.clients} client threads")
+    print(f"  data               {args.campaigns} campaign(s), {len(seeded.packets)} packets, {args.shoppers} shoppers")
     if "pgbench" in results:
         pg = results["pgbench"]
         print(
