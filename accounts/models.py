@@ -19,6 +19,9 @@ class User(AbstractUser):
     city = models.CharField(_("city"), max_length=32, blank=True)
     invite_code = models.CharField(max_length=16, unique=True, default=new_invite_code, editable=False)
     is_banned = models.BooleanField(_("banned"), default=False)
+    invited_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="invitees", verbose_name=_("invited by")
+    )
     segments = ArrayField(
         models.CharField(max_length=40),
         blank=True,
@@ -26,6 +29,11 @@ class User(AbstractUser):
         verbose_name=_("segments"),
         help_text=_("Marketing segments, e.g. mother-and-baby buyers, for segment-scoped campaigns."),
     )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.CheckConstraint(condition=~models.Q(invited_by=models.F("pk")), name="user_not_self_invited")
+        ]
 
     def __str__(self):
         return self.phone or self.email or self.username

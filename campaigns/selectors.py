@@ -23,6 +23,17 @@ def live_campaigns(*, merchant_id: int, at: datetime) -> list[Campaign]:
     )
 
 
+def live_campaigns_for_trigger(*, trigger: str, at: datetime) -> list[Campaign]:
+    return list(
+        Campaign.objects.filter(
+            status=Campaign.Status.ACTIVE, starts_at__lte=at, ends_at__gt=at, earn_rules__trigger=trigger
+        )
+        .distinct()
+        .prefetch_related(Prefetch("earn_rules", queryset=EarnRule.objects.order_by("pk")))
+        .order_by("pk")
+    )
+
+
 def campaign_with_rules(campaign_id: int) -> Campaign:
     return (
         Campaign.objects.select_related("rebate_rule")

@@ -22,10 +22,23 @@ class Packet(models.Model):
     issuer_merchant = models.ForeignKey(
         "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="issued_packets"
     )
-    holder = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="packets")
+    # A person who sent the packet (person → person, or the inviter of a referral): paid the issuer leg.
+    issuer_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="sent_packets"
+    )
+    # Empty until claimed, for batch-generated packets handed out by code, link or poster.
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="packets"
+    )
+    # Where the packet's value came from, and where an unused value returns (the campaign budget when empty).
+    funding_account = models.ForeignKey(
+        "rebates.LedgerAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.CharField(_("issued through"), max_length=16, default="order")
     amount = models.DecimalField(_("amount"), **MONEY)
     min_spend = models.DecimalField(_("minimum spend"), **MONEY)
     categories = ArrayField(models.CharField(max_length=50), blank=True, default=list)
+    denied_categories = ArrayField(models.CharField(max_length=50), blank=True, default=list)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ISSUED)
     issued_at = models.DateTimeField(_("issued at"))
     expires_at = models.DateTimeField(_("expires at"))
@@ -64,6 +77,8 @@ class Order(models.Model):
     discount = models.DecimalField(_("discount"), **MONEY)
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
     channel = models.CharField(max_length=8, choices=Channel.choices)
+    province = models.CharField(_("province"), max_length=32, blank=True)
+    city = models.CharField(_("city"), max_length=32, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -29,13 +29,14 @@ from campaigns.selectors import (
     campaign_spec,
     campaign_with_rules,
     live_campaigns,
+    live_campaigns_for_trigger,
     rebate_spec,
 )
 from campaigns.services import campaign_count_issuance, campaign_pause_budget_exhausted
-from common.money import ZERO
+from common.money import CNY, ZERO
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.lock_objects import ledger_accounts_lock
-from rebates.models import AccountKind, OutboxEvent
+from rebates.models import AccountKind, LedgerAccount, OutboxEvent
 from rebates.outbox import TOPIC_REDEMPTION_REBATES, outbox_publish_on_commit
 
 from . import codes
@@ -95,6 +96,7 @@ def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datet
         amount=packet.amount,
         min_spend=packet.min_spend,
         categories=packet.categories,
+        denied_categories=packet.denied_categories,
         campaign_live=packet.campaign.is_live(now),
         lines=[CartLine(line.category, line.quantity, line.unit_price) for line in lines],
         now=now,
@@ -126,6 +128,8 @@ def order_create(
     channel: str = Order.Channel.API,
     ip: str | None = None,
     device_fingerprint: str | None = None,
+    province: str = "",
+    city: str = "",
     now: datetime | None = None,
 ) -> Order:
     """Record an order; spend its packet (if any) and reserve that packet's rebates; issue any packet it earns.
@@ -149,6 +153,8 @@ def order_create(
         discount=discount,
         amount_paid=gross_amount - discount,
         channel=channel,
+        province=province,
+        city=city,
         ip=ip,
         device=_device(device_fingerprint, shopper),
     )
@@ -172,6 +178,7 @@ def order_create(
         at=now,
         shopper=shopper_facts(shopper, exclude_order_id=order.pk),
         lines=cart,
+        region=Region(province, city),
         draw=_draw(),
     )
     earned = _earned(live_campaigns(merchant_id=merchant.pk, at=now), event)
@@ -256,7 +263,17 @@ def _earned(campaigns: list[Campaign], event: Event) -> list[tuple[Campaign, Ear
 
 
 def _issue_counted(
-    *, campaign: Campaign, rule: EarnRule, amount: Decimal, holder: User, source_order, accounts, available, now
+    *,
+    campaign: Campaign,
+    rule: EarnRule,
+    amount: Decimal,
+    holder: User,
+    source_order,
+    accounts,
+    available,
+    now,
+    issuer_user: User | None = None,
+    channel: str = "order",
 ) -> Packet | None:
     """Issue one packet if the budget and every limit allow it; otherwise issue nothing and say why."""
     budget = accounts[("budget", campaign.pk)]
@@ -279,7 +296,43 @@ def _issue_counted(
             budget=budget,
             outstanding=accounts[("outstanding", campaign.pk)],
             now=now,
+            issuer_user=issuer_user,
+            channel=channel,
         )
+
+
+@transaction.atomic
+def packets_issue_for_event(
+    *, trigger: str, shopper: User, issuer_user: User | None = None, now: datetime | None = None
+) -> list[Packet]:
+    """Issue what a non-purchase event earns across running campaigns: registration (newbie packets), daily
+    check-in, a share that brought a friend, a referral (the inviter is the packet's issuer and earns its issuer
+    leg). Scopes and limits apply exactly as for purchases."""
+    now = now or timezone.now()
+    event = Event(trigger=trigger, at=now, shopper=shopper_facts(shopper), draw=_draw())
+    earned = _earned(live_campaigns_for_trigger(trigger=trigger, at=now), event)
+    accounts = {}
+    for campaign, _rule, _amount in earned:
+        accounts[("budget", campaign.pk)] = campaign_budget_account(campaign)
+        accounts[("outstanding", campaign.pk)] = campaign_outstanding_account(campaign)
+    available = {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts.values()).items()}
+    issued = []
+    for campaign, rule, amount in earned:
+        packet = _issue_counted(
+            campaign=campaign,
+            rule=rule,
+            amount=amount,
+            holder=shopper,
+            source_order=None,
+            accounts=accounts,
+            available=available,
+            now=now,
+            issuer_user=issuer_user,
+            channel=trigger,
+        )
+        if packet:
+            issued.append(packet)
+    return issued
 
 
 def _redeem(
@@ -295,7 +348,7 @@ def _redeem(
 ):
     campaign = packet.campaign
     snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
-        issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=None
+        issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
     legs = rebate_legs(snapshot, lines=cart, discount=discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
@@ -304,8 +357,8 @@ def _redeem(
         Posting(outstanding, -packet.amount),
         Posting(accounts["deposit"], discount),  # the merchant that accepted the packet is made whole
     ]
-    if packet.amount > discount:  # the packet was worth more than it covered: the rest returns to the budget
-        postings.append(Posting(budget, packet.amount - discount))
+    if packet.amount > discount:  # the packet was worth more than it covered: the rest returns to its funder
+        postings.append(Posting(_funder(packet, budget), packet.amount - discount))
     for leg in legs:
         source = budget if leg.funding == "campaign_budget" else pool
         postings += [Posting(source, -leg.amount), Posting(reserve, leg.amount)]
@@ -340,21 +393,39 @@ def _redeem(
     return redemption
 
 
+def _funder(packet: Packet, budget=None):
+    if packet.funding_account_id:
+        return LedgerAccount(pk=packet.funding_account_id, currency=CNY)
+    return budget or campaign_budget_account(Campaign(pk=packet.campaign_id))
+
+
 def _issue_packet(
-    *, rule: EarnRule, amount: Decimal, holder: User, source_order: Order | None, budget, outstanding, now
+    *,
+    rule: EarnRule,
+    amount: Decimal,
+    holder: User | None,
+    source_order: Order | None,
+    budget,
+    outstanding,
+    now,
+    issuer_user: User | None = None,
+    channel: str = "order",
 ) -> Packet:
     packet = Packet.objects.create(
         code=codes.new_code(),
         campaign=rule.campaign,
         earn_rule=rule,
         issuer_merchant_id=rule.campaign.merchant_id,
+        issuer_user=issuer_user,
         holder=holder,
         amount=amount,
         min_spend=rule.min_spend,
         categories=rule.allowed_categories,
+        denied_categories=rule.denied_categories,
         issued_at=now,
         expires_at=now + timedelta(days=rule.valid_days),
         source_order=source_order,
+        channel=channel,
     )
     ledger_post(
         kind="packet_issue",
@@ -425,6 +496,6 @@ def _expire(packet: Packet) -> None:
         reference=f"packet:{packet.pk}",
         postings=[
             Posting(campaign_outstanding_account(campaign), -packet.amount),
-            Posting(campaign_budget_account(campaign), packet.amount),
+            Posting(_funder(packet), packet.amount),
         ],
     )

@@ -42,7 +42,12 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
         postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
         for leg in legs:
-            if leg.role == "issuer":
+            if leg.role == "issuer" and packet.issuer_user_id:
+                # A person who sent the packet (or invited the shopper) gets cash.
+                postings.append(
+                    Posting(ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=packet.issuer_user_id), leg.amount)
+                )
+            elif leg.role == "issuer":
                 postings.append(
                     Posting(
                         ledger_account(
@@ -76,8 +81,10 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 Rebate(
                     redemption=redemption,
                     role=leg.role,
-                    beneficiary_merchant_id=packet.issuer_merchant_id if leg.role == "issuer" else None,
-                    beneficiary_user_id=packet.holder_id if leg.role == "holder" else None,
+                    beneficiary_merchant_id=(
+                        packet.issuer_merchant_id if leg.role == "issuer" and not packet.issuer_user_id else None
+                    ),
+                    beneficiary_user_id=packet.holder_id if leg.role == "holder" else (packet.issuer_user_id or None),
                     amount=leg.units,
                     currency=leg.currency,
                     form=leg.form,
