@@ -46,6 +46,10 @@ class Packet(models.Model):
     source_order = models.ForeignKey(
         "packets.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="earned_packets"
     )
+    # The generation batch of an unclaimed packet handed out by code (packets/batch.py); empty otherwise.
+    batch = models.ForeignKey(
+        "packets.PacketBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="packets"
+    )
 
     class Meta:
         verbose_name = _("red packet")
@@ -161,3 +165,42 @@ class Product(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.sku})"
+
+
+class PacketBatch(models.Model):
+    """One batch generation of unclaimed packets (packets/batch.py): what was asked, how far it got, what it cost.
+
+    Its packets and its one ledger transaction (key `batch:<id>`) commit together or not at all."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("waiting")
+        RUNNING = "running", _("generating")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="packet_batches")
+    earn_rule = models.ForeignKey("campaigns.EarnRule", on_delete=models.PROTECT, related_name="+")
+    count = models.PositiveIntegerField(_("packets"))
+    # amount:weight pairs as asked ("5.00:70,10.00:30"); empty = the rule's tiers, else its packet amount.
+    tiers = models.CharField(_("tiers"), max_length=200, blank=True)
+    valid_days = models.PositiveIntegerField(_("valid for days"))
+    total = models.DecimalField(_("total reserved"), null=True, blank=True, **MONEY)
+    generated = models.PositiveIntegerField(_("generated"), default=0)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("packet batch")
+        verbose_name_plural = _("packet batches")
+        constraints = [
+            models.CheckConstraint(condition=Q(count__gt=0), name="packet_batch_count_positive"),
+            models.CheckConstraint(condition=Q(valid_days__gt=0), name="packet_batch_valid_days_positive"),
+        ]
+
+    def __str__(self):
+        return f"batch {self.pk} ({self.count})"
