@@ -2,15 +2,17 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from accounts.models import Merchant
 from common.errors import ApplicationError
 from rebates.ledger import ledger_account, platform_account, transfer
+from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind
 
 from . import errors
 from .models import Campaign
-from .selectors import campaign_budget_account
+from .selectors import campaign_budget_account, campaign_outstanding_account
 
 
 def merchant_deposit(*, merchant: Merchant, amount: Decimal, idempotency_key: str) -> None:
@@ -66,6 +68,9 @@ _TRANSITIONS = {
 
 @transaction.atomic
 def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") -> Campaign:
+    if status == Campaign.Status.ENDED:
+        # Orders lock these accounts before they count on the campaign row: take them in the same order.
+        ledger_accounts_lock([campaign_budget_account(campaign).pk, campaign_outstanding_account(campaign).pk])
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if status not in _TRANSITIONS[campaign.status]:
         raise ApplicationError(
@@ -76,7 +81,45 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
     campaign.status = status
     campaign.status_reason = reason
     campaign.save(update_fields=["status", "status_reason"])
+    if status == Campaign.Status.ENDED:
+        _campaign_close(campaign)
     return campaign
+
+
+def _campaign_close(campaign: Campaign) -> None:
+    """Ended: unspent packets expire back to the budget, then the budget returns to whoever funded it."""
+    from packets.services import packets_expire_for_campaign  # packets depends on campaigns, not the reverse
+
+    packets_expire_for_campaign(campaign_id=campaign.pk)
+    budget = campaign_budget_account(campaign)
+    budget.refresh_from_db()
+    if budget.balance > 0:
+        funder = (
+            ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=campaign.merchant_id)
+            if campaign.merchant_id
+            else platform_account(AccountKind.PLATFORM_MARKETING_POOL)
+        )
+        transfer(
+            source=budget,
+            destination=funder,
+            amount=budget.balance,
+            kind="campaign_release",
+            idempotency_key=f"campaign:{campaign.pk}:release",
+            reference=f"campaign:{campaign.pk}",
+        )
+
+
+def campaigns_end_due(*, now=None) -> int:
+    """Campaigns past their end date are ended (and their budgets released)."""
+    now = now or timezone.now()
+    due = Campaign.objects.filter(
+        status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED, Campaign.Status.DRAFT], ends_at__lte=now
+    ).values_list("pk", flat=True)
+    ended = 0
+    for campaign_id in due:
+        campaign_set_status(campaign=Campaign(pk=campaign_id), status=Campaign.Status.ENDED, reason="ended on schedule")
+        ended += 1
+    return ended
 
 
 def campaign_pause_budget_exhausted(*, campaign_id: int) -> None:

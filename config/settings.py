@@ -158,6 +158,7 @@ OUTBOX_REPUBLISH_AFTER_SECONDS = float(os.environ.get("OUTBOX_REPUBLISH_AFTER_SE
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "rebates.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "packets-expire": {"task": "packets.tasks.packets_expire_due", "schedule": 60.0},
+    "campaigns-end": {"task": "campaigns.tasks.campaigns_end", "schedule": 60.0},
 }
 
 # Money limits: any single amount above this is refused as bad input.

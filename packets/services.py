@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Device, Merchant, User
@@ -469,33 +470,44 @@ def packet_grant(*, rule: EarnRule, holder: User, now: datetime | None = None) -
         )
 
 
-def packets_expire_due(*, now: datetime | None = None, batch: int = 500) -> int:
-    """Expire packets past their date and return their value to the campaign budget. Safe to run twice."""
+def packets_expire_due(*, now: datetime | None = None, chunk: int = 2000) -> int:
+    """Expire packets past their date; their value returns to whoever funded them. Safe to run twice."""
     now = now or timezone.now()
+    return _expire_where(Q(status=Packet.Status.ISSUED, expires_at__lte=now), chunk=chunk)
+
+
+def packets_expire_for_campaign(*, campaign_id: int, chunk: int = 2000) -> int:
+    """An ended campaign's packets can no longer be spent: expire them all now and return their value."""
+    return _expire_where(Q(status=Packet.Status.ISSUED, campaign_id=campaign_id), chunk=chunk)
+
+
+def _expire_where(condition: Q, *, chunk: int) -> int:
+    """Expire in chunks: each chunk is one transaction with ONE ledger transaction (outstanding → funders)."""
     expired = 0
     while True:
         with transaction.atomic():
             due = list(
-                Packet.objects.filter(status=Packet.Status.ISSUED, expires_at__lte=now)
+                Packet.objects.filter(condition)
                 .order_by("pk")
-                .select_for_update(skip_locked=True)[:batch]
+                .select_for_update(skip_locked=True)
+                .values_list("pk", "campaign_id", "funding_account_id", "amount")[:chunk]
             )
             if not due:
                 return expired
-            for packet in due:
-                _expire(packet)
+            Packet.objects.filter(pk__in=[pk for pk, *_ in due]).update(status=Packet.Status.EXPIRED)
+            returned: dict[tuple[int, int | None], Decimal] = {}
+            for _pk, campaign_id, funder_id, amount in due:
+                returned[(campaign_id, funder_id)] = returned.get((campaign_id, funder_id), ZERO) + amount
+            postings = []
+            for (campaign_id, funder_id), amount in returned.items():
+                campaign = Campaign(pk=campaign_id)
+                funder = LedgerAccount(pk=funder_id, currency=CNY) if funder_id else campaign_budget_account(campaign)
+                postings += [Posting(campaign_outstanding_account(campaign), -amount), Posting(funder, amount)]
+            first, last = due[0][0], due[-1][0]
+            ledger_post(
+                kind="packet_expire",
+                idempotency_key=f"packets-expire:{first}-{last}:{len(due)}",
+                reference=f"packets:{first}-{last}",
+                postings=postings,
+            )
             expired += len(due)
-
-
-def _expire(packet: Packet) -> None:
-    campaign = Campaign(pk=packet.campaign_id)
-    Packet.objects.filter(pk=packet.pk).update(status=Packet.Status.EXPIRED)
-    ledger_post(
-        kind="packet_expire",
-        idempotency_key=f"packet:{packet.pk}:expire",
-        reference=f"packet:{packet.pk}",
-        postings=[
-            Posting(campaign_outstanding_account(campaign), -packet.amount),
-            Posting(_funder(packet), packet.amount),
-        ],
-    )

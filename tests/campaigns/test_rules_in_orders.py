@@ -177,3 +177,28 @@ def test_per_user_and_total_limits_hold_under_concurrency():
     _concurrently(10, lambda i: buy(campaign.merchant, others[i], ("fruit", "200.00")))
     assert Packet.objects.filter(campaign=campaign).count() == 3
     assert Campaign.objects.get(pk=campaign.pk).packets_issued == 3
+
+
+@pytest.mark.django_db
+def test_ending_a_campaign_expires_its_packets_and_returns_the_budget_to_the_merchant():
+    from campaigns.services import campaign_set_status
+
+    campaign = two_way_campaign(budget="100.00")
+    buy(campaign.merchant, UserFactory(), ("fruit", "200.00"))
+    campaign_set_status(campaign=campaign, status="ended")
+    assert set(Packet.objects.filter(campaign=campaign).values_list("status", flat=True)) == {"expired"}
+    assert campaign_budget_account(campaign).balance == D("0.00")
+    deposit = LedgerAccount.objects.get(kind=AccountKind.MERCHANT_DEPOSIT, merchant=campaign.merchant)
+    assert deposit.balance == D("100.00")
+    call_command("audit")
+
+
+@pytest.mark.django_db
+def test_campaigns_past_their_end_are_ended_by_the_beat_task():
+    from campaigns.services import campaigns_end_due
+
+    campaign = two_way_campaign(budget="10.00")
+    Campaign.objects.filter(pk=campaign.pk).update(ends_at=timezone.now() - timedelta(seconds=1))
+    assert campaigns_end_due() == 1
+    assert Campaign.objects.get(pk=campaign.pk).status == "ended"
+    assert campaigns_end_due() == 0
