@@ -320,27 +320,20 @@ class PacketOption:
         return to_minor(self.discount)
 
 
-def _denied(packet: Packet) -> list[str]:
-    # Excluded categories arrive with the packets app's newer schema; a packet without the column excludes nothing.
-    return list(getattr(packet, "denied_categories", None) or [])
-
-
 def _packet_terms(packet: Packet) -> dict:
     """The packet's terms exactly as redemption (`services._take_packet`) hands them to `check_packet`."""
-    terms = {
+    return {
         "packet_status": packet.status,
         "expires_at": packet.expires_at,
         "amount": packet.amount,
         "min_spend": packet.min_spend,
         "categories": packet.categories,
+        "denied_categories": packet.denied_categories,
     }
-    if _denied(packet):
-        terms["denied_categories"] = _denied(packet)
-    return terms
 
 
 def _eligible(packet: Packet, category: str) -> bool:
-    return (not packet.categories or category in packet.categories) and category not in _denied(packet)
+    return (not packet.categories or category in packet.categories) and category not in packet.denied_categories
 
 
 def _reason(code: str, packet: Packet, cart: Cart) -> str:
@@ -354,7 +347,7 @@ def _reason(code: str, packet: Packet, cart: Cart) -> str:
     if code == "packet_category_not_allowed":
         if not packet.categories:
             return str(_("Not valid on %(categories)s, and your cart has nothing else.")) % {
-                "categories": " · ".join(category_label(c) for c in _denied(packet))
+                "categories": " · ".join(category_label(c) for c in packet.denied_categories)
             }
         return str(_("Only for %(categories)s; nothing in your cart qualifies.")) % {
             "categories": categories_text(packet.categories)
@@ -424,8 +417,8 @@ class PacketView:
     @property
     def categories_display(self) -> str:
         text = categories_text(self.packet.categories)
-        if _denied(self.packet):
-            excluded = " · ".join(category_label(c) for c in _denied(self.packet))
+        if self.packet.denied_categories:
+            excluded = " · ".join(category_label(c) for c in self.packet.denied_categories)
             text = str(_("%(categories)s, except %(excluded)s")) % {"categories": text, "excluded": excluded}
         return text
 

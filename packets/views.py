@@ -174,6 +174,9 @@ def checkout(request):
             packet_code=packet_code,
             channel=Order.Channel.STORE,
             ip=client_ip(request),
+            # No delivery address in the demo store: the order is placed where the shopper's profile says they live.
+            province=request.user.province,
+            city=request.user.city,
         )
     except (ApplicationError, IntegrityError) as exc:
         # A concurrent duplicate of this very submit may have won the race (it took the packet or the number).

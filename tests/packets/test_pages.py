@@ -217,6 +217,23 @@ def test_the_picker_disables_a_packet_for_other_categories_with_the_reason(shopp
     assert "Only for Fruit; nothing in your cart qualifies." in html
 
 
+def test_the_picker_disables_a_packet_whose_excluded_categories_cover_the_cart(shopper_client, shopper, shop):
+    grant(shop["campaign"], shopper, denied_categories=["books"], min_spend=D("0.00"))
+    add(shopper_client, shop["book"])
+    html = open_checkout(shopper_client)[0].content.decode()
+    assert "Not valid on Books, and your cart has nothing else." in html
+    assert "Storewide, except Books" in html
+
+
+def test_the_picker_accepts_the_same_packet_when_the_cart_has_other_items(shopper_client, shopper, shop):
+    packet = grant(shop["campaign"], shopper, denied_categories=["books"], min_spend=D("0.00"))
+    add(shopper_client, shop["book"])
+    add(shopper_client, shop["mango"])
+    _, token = open_checkout(shopper_client)
+    shopper_client.post("/store/checkout/", {"token": token, "packet": packet.code})
+    assert Order.objects.get(shopper=shopper).discount == D("10.00")
+
+
 def test_the_picker_shows_an_expired_packet_disabled(shopper_client, shopper, shop):
     grant(shop["campaign"], shopper, expires_at=timezone.now() - timedelta(hours=1))
     add(shopper_client, shop["mango"], 2)
@@ -430,6 +447,18 @@ def test_order_page_says_rebates_are_being_computed_and_polls(shopper_client, sh
     assert f'data-url="/orders/{order.pk}/status.json"' in html
     assert "js/order_status.js" in html
     assert "−¥10.00" in html and "¥40.00" in html
+
+
+def test_order_page_names_each_rebate_by_who_receives_it(shopper, shop):
+    from packets.views import _rebate_label
+    from rebates.models import Rebate
+
+    order = Order(shopper=shopper)
+    mine = Rebate(role=Rebate.Role.HOLDER, beneficiary_user=shopper)
+    merchant = Rebate(role=Rebate.Role.ISSUER, beneficiary_merchant=shop["merchant"])
+    sender = Rebate(role=Rebate.Role.ISSUER, beneficiary_user=UserFactory())
+    labels = [_rebate_label(r, order) for r in (mine, merchant, sender)]
+    assert labels == ["Your rebate", "The merchant's rebate", "The sender's rebate"]
 
 
 def test_order_page_is_404_for_another_shopper(client, shopper, shop):
