@@ -101,6 +101,32 @@ def products_on_sale() -> QuerySet[Product]:
     return Product.objects.filter(active=True, merchant__is_verified=True).select_related("merchant")
 
 
+# Products for `make run`'s demo data, by merchant name: (sku, name, category, price, emoji).
+DEMO_PRODUCTS = {
+    "鲜果坊": [
+        ("FR-MANGO", "海南贵妃芒 2.5kg", "fruit", "59.90", "🥭"),
+        ("FR-CHERRY", "智利车厘子 1kg", "fruit", "129.00", "🍒"),
+        ("FR-APPLE", "烟台红富士 5kg", "fruit", "45.00", "🍎"),
+        ("FR-JUICE", "鲜榨橙汁 1L", "fresh", "18.50", "🧃"),
+        ("HL-NUTS", "每日坚果 30袋", "health", "89.00", "🥜"),
+    ],
+}
+
+
+def demo_products_load(merchant: Merchant) -> int:
+    """Put the demo products of `merchant` on sale; found-or-created by SKU, so running it again changes nothing.
+    Returns how many were created. For the demo-data command; the store itself never writes products."""
+    created = 0
+    for sku, name, category, price, emoji in DEMO_PRODUCTS.get(merchant.name, []):
+        _, new = Product.objects.get_or_create(
+            merchant=merchant,
+            sku=sku,
+            defaults={"name": name, "category": category, "price": Decimal(price), "emoji": emoji},
+        )
+        created += new
+    return created
+
+
 # --- the session cart ----------------------------------------------------------------------------------------------
 
 

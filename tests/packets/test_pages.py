@@ -148,6 +148,21 @@ def test_a_product_withdrawn_from_sale_leaves_the_cart(client, shop):
     assert "Your cart is empty." in html
 
 
+def test_the_cart_survives_logging_in(client, shop):
+    shopper = UserFactory()
+    add(client, shop["mango"], 2)
+    client.post("/accounts/login/", {"username": shopper.username, "password": "s3cret-pass!"})
+    assert client.session["_auth_user_id"] == str(shopper.pk)
+    assert client.session[store.CART_SESSION_KEY] == {str(shop["mango"].pk): 2}
+
+
+def test_demo_products_load_once():
+    merchant = MerchantFactory(name="鲜果坊")
+    assert store.demo_products_load(merchant) == 5
+    assert store.demo_products_load(merchant) == 0
+    assert Product.objects.filter(merchant=merchant, active=True).count() == 5
+
+
 # --- checkout ------------------------------------------------------------------------------------------------------
 
 
