@@ -7,14 +7,26 @@ MERCHANT_ADMIN = "merchant_admin"
 CAMPAIGN_MANAGER = "campaign_manager"
 SHOPPER = "shopper"
 
-_CAMPAIGN_MODELS = ["campaign", "earnrule", "rebaterule"]
+_RULE_MODELS = ["earnrule", "rebaterule", "categoryrate", "multiplierwindow"]
+_CAMPAIGN_PERMS = [("campaigns", f"{a}_campaign") for a in ("view", "add", "change")] + [
+    ("campaigns", f"{a}_{m}") for m in _RULE_MODELS for a in ("view", "add", "change", "delete")
+]
+_VIEW_RECORDS = [
+    ("campaigns", "view_rulechange"),
+    ("packets", "view_packet"),
+    ("packets", "view_order"),
+    ("rebates", "view_rebate"),
+]
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     PLATFORM_OPERATOR: [("*", "*")],
-    MERCHANT_ADMIN: [("campaigns", f"{a}_{m}") for m in _CAMPAIGN_MODELS for a in ("view", "add", "change")]
-    + [("accounts", "view_merchant"), ("accounts", "view_merchantstaff"), ("accounts", "change_merchantstaff")]
-    + [("packets", "view_packet"), ("packets", "view_order"), ("rebates", "view_rebate")],
-    CAMPAIGN_MANAGER: [("campaigns", f"{a}_{m}") for m in _CAMPAIGN_MODELS for a in ("view", "add", "change")]
-    + [("packets", "view_packet"), ("packets", "view_order"), ("rebates", "view_rebate")],
+    MERCHANT_ADMIN: [
+        *_CAMPAIGN_PERMS,
+        *_VIEW_RECORDS,
+        ("accounts", "view_merchant"),
+        ("accounts", "view_merchantstaff"),
+        ("accounts", "change_merchantstaff"),
+    ],
+    CAMPAIGN_MANAGER: [*_CAMPAIGN_PERMS, *_VIEW_RECORDS],
     SHOPPER: [],
 }
 

@@ -1,14 +1,15 @@
 """The campaign manager's console. Every change goes through campaigns.services; money only through the ledger."""
 
+import itertools
 import uuid
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.forms.models import BaseInlineFormSet
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
@@ -16,8 +17,18 @@ from common.errors import ApplicationError
 from common.money import format_cny
 
 from . import services
-from .models import Campaign, EarnRule, RebateRule
-from .selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
+from .forms import SimulatorForm
+from .models import Campaign, CategoryRate, EarnRule, MultiplierWindow, RebateRule
+from .rules import simulate
+from .selectors import (
+    budget_burn_down,
+    campaign_budget_account,
+    campaign_counters,
+    campaign_outstanding_account,
+    campaign_reserve_account,
+    campaign_spec,
+    campaign_with_rules,
+)
 
 
 class MerchantScopedAdmin(admin.ModelAdmin):
@@ -29,20 +40,52 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         return scoped_to_merchant(super().get_queryset(request), request.user, self.merchant_path)
 
 
-class EarnRuleInline(admin.TabularInline):
+class EarnRuleInline(admin.StackedInline):
     model = EarnRule
     extra = 0
-    fields = ("threshold_amount", "packet_amount", "min_spend", "valid_days", "allowed_categories")
+    fields = (
+        ("trigger", "threshold_amount"),
+        ("packet_amount", "tiers"),
+        ("min_spend", "valid_days"),
+        ("allowed_categories", "denied_categories"),
+    )
 
 
 class RebateRuleInline(admin.StackedInline):
     model = RebateRule
     can_delete = False
     fields = (
-        ("issuer_rate", "holder_rate", "base"),
-        ("holder_form", "points_per_cny"),
-        ("issuer_funding", "holder_funding"),
+        ("issuer_mode", "issuer_rate", "issuer_fixed", "issuer_cap", "issuer_funding"),
+        ("holder_mode", "holder_rate", "holder_fixed", "holder_cap", "holder_funding"),
+        ("base", "holder_form", "points_per_cny"),
     )
+
+
+class CategoryRateInline(admin.TabularInline):
+    model = CategoryRate
+    extra = 0
+
+
+class MultiplierWindowFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        windows = sorted(
+            (f.cleaned_data["starts_at"], f.cleaned_data["ends_at"])
+            for f in self.forms
+            if f.cleaned_data
+            and not f.cleaned_data.get("DELETE")
+            and f.cleaned_data.get("starts_at")
+            and f.cleaned_data.get("ends_at")
+        )
+        for (_start, end), (next_start, _next_end) in itertools.pairwise(windows):
+            if next_start < end:
+                raise forms.ValidationError(_("Multiplier windows must not overlap: a moment has one multiplier."))
+
+
+class MultiplierWindowInline(admin.TabularInline):
+    model = MultiplierWindow
+    formset = MultiplierWindowFormSet
+    extra = 0
 
 
 class FundForm(forms.Form):
@@ -53,18 +96,26 @@ class FundForm(forms.Form):
 @admin.register(Campaign)
 class CampaignAdmin(MerchantScopedAdmin):
     list_display = ("name", "merchant", "status", "starts_at", "ends_at", "budget", "status_reason")
-    list_filter = ("status", "merchant")
+    list_filter = ("status", "participants", "merchant")
     search_fields = ("name",)
-    inlines = (EarnRuleInline, RebateRuleInline)
-    readonly_fields = ("status", "status_reason", "books", "counters")
-    fields = ("merchant", "name", "description", "starts_at", "ends_at", "status", "status_reason", "books", "counters")
+    inlines = (EarnRuleInline, RebateRuleInline, CategoryRateInline, MultiplierWindowInline)
+    readonly_fields = ("status", "status_reason", "books", "counters", "burn_down", "tools")
+    fieldsets = (
+        (None, {"fields": ("merchant", "name", "description", "participants", ("starts_at", "ends_at"))}),
+        (_("State"), {"fields": ("status", "status_reason", "tools")}),
+        (_("Who and where"), {"fields": ("regions", "user_scope", "segments")}),
+        (_("Limits"), {"fields": (("per_user_limit", "packet_limit"), "daily_budget_cap", "allow_stacking")}),
+        (_("Books"), {"fields": ("books", "counters", "burn_down")}),
+    )
     actions = ("activate", "pause", "end")
 
-    def get_fields(self, request, obj=None):
-        fields = list(super().get_fields(request, obj))
-        if not is_platform_operator(request.user):
-            fields.remove("merchant")
-        return fields
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if is_platform_operator(request.user):
+            return fieldsets
+        first = dict(fieldsets[0][1])
+        first["fields"] = tuple(f for f in first["fields"] if f != "merchant")
+        return ((None, first), *fieldsets[1:])
 
     def save_form(self, request, form, change):
         # Before the inline rules are validated, so they see whose campaign it is.
@@ -94,23 +145,63 @@ class CampaignAdmin(MerchantScopedAdmin):
             _("Fund the budget"),
         )
 
+    @admin.display(description=_("tools"))
+    def tools(self, obj):
+        if not obj.pk:
+            return "-"
+        return format_html(
+            "<a class='button' href='{}'>{}</a> <a class='button' href='{}' target='_blank'>{}</a>",
+            reverse("admin:campaigns_campaign_simulate", args=[obj.pk]),
+            _("Simulator"),
+            reverse("campaigns:rules", args=[obj.pk]),
+            _("Public rules page"),
+        )
+
     @admin.display(description=_("counters"))
     def counters(self, obj):
         if not obj.pk:
             return "-"
-        counts = obj.packets.aggregate(
-            issued=Count("pk"),
-            used=Count("pk", filter=Q(status="used")),
-            expired=Count("pk", filter=Q(status="expired")),
+        c = campaign_counters(obj)
+        return format_html(
+            "{}: {} · {}: {} · {}: {} · {}: {} · {}: {} ({}) · {}: {}",
+            _("issued"),
+            c["issued"],
+            _("valid"),
+            c["valid"],
+            _("used"),
+            c["used"],
+            _("expired"),
+            c["expired"],
+            _("rebates credited"),
+            c["rebates_credited"],
+            format_cny(c["rebates_credited_amount"]),
+            _("rebates being computed"),
+            c["rebates_pending"],
+        )
+
+    @admin.display(description=_("budget burn-down"))
+    def burn_down(self, obj):
+        if not obj.pk:
+            return "-"
+        days = budget_burn_down(obj)
+        if not days:
+            return _("No budget movements yet.")
+        peak = max(max(d["balance"] for d in days), Decimal("0.01"))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span style='display:inline-block;height:10px;"
+            "background:#d93025;width:{}px'></span></td></tr>",
+            (
+                (d["day"], format_cny(d["spent"]), format_cny(d["balance"]), int(d["balance"] / peak * 200))
+                for d in days
+            ),
         )
         return format_html(
-            "{}: {} · {}: {} · {}: {}",
-            _("issued"),
-            counts["issued"],
-            _("used"),
-            counts["used"],
-            _("expired"),
-            counts["expired"],
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th></th></tr>{}</table>",
+            _("day"),
+            _("committed"),
+            _("balance at end of day"),
+            rows,
         )
 
     def _transition(self, request, queryset, status):
@@ -139,8 +230,29 @@ class CampaignAdmin(MerchantScopedAdmin):
     def get_urls(self):
         custom = [
             path("<int:pk>/fund/", self.admin_site.admin_view(self.fund_view), name="campaigns_campaign_fund"),
+            path(
+                "<int:pk>/simulate/", self.admin_site.admin_view(self.simulate_view), name="campaigns_campaign_simulate"
+            ),
         ]
         return custom + super().get_urls()
+
+    def simulate_view(self, request, pk: int):
+        """The simulator runs the production engine on a typed order: same functions, no writes."""
+        campaign = get_object_or_404(self.get_queryset(request), pk=pk)
+        form = SimulatorForm(request.POST or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            spec = campaign_spec(campaign_with_rules(campaign.pk))
+            result = simulate(spec, form.event(), issuer_merchant_id=campaign.merchant_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Simulator: %(name)s") % {"name": campaign.name},
+            "campaign": campaign,
+            "form": form,
+            "result": result,
+            "opts": self.model._meta,
+        }
+        return render(request, "admin/campaigns/simulate.html", context)
 
     def fund_view(self, request, pk: int):
         campaign = get_object_or_404(self.get_queryset(request), pk=pk)

@@ -1,7 +1,10 @@
 from datetime import datetime
 
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
+from common.money import ZERO
 from rebates.ledger import ledger_account
 from rebates.models import AccountKind
 
@@ -108,3 +111,50 @@ def campaign_outstanding_account(campaign: Campaign):
 
 def campaign_reserve_account(campaign: Campaign):
     return ledger_account(kind=AccountKind.REBATE_RESERVE, campaign_id=campaign.pk)
+
+
+def campaign_counters(campaign: Campaign) -> dict:
+    """Live counters for the console: packets by state, rebates credited and still being computed."""
+    from packets.models import Packet, Redemption
+    from rebates.models import Rebate
+
+    counts = Packet.objects.filter(campaign=campaign).aggregate(
+        issued=Count("pk"),
+        valid=Count("pk", filter=Q(status="issued")),
+        used=Count("pk", filter=Q(status="used")),
+        expired=Count("pk", filter=Q(status="expired")),
+    )
+    credited = Rebate.objects.filter(redemption__packet__campaign=campaign).aggregate(
+        n=Count("pk"), total=Sum("amount", filter=Q(currency="CNY"))
+    )
+    pending = (
+        Redemption.objects.filter(packet__campaign=campaign)
+        .exclude(Exists(Rebate.objects.filter(redemption=OuterRef("pk"))))
+        .count()
+    )
+    return {
+        **counts,
+        "rebates_credited": credited["n"],
+        "rebates_credited_amount": credited["total"] or ZERO,
+        "rebates_pending": pending,
+    }
+
+
+def budget_burn_down(campaign: Campaign, *, days: int = 30) -> list[dict]:
+    """Per day (shop time zone): what left the budget and the balance at the day's end — from the ledger itself."""
+    from rebates.models import Entry
+
+    budget = campaign_budget_account(campaign)
+    rows = (
+        Entry.objects.filter(account=budget)
+        .annotate(day=TruncDate("transaction__created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(net=Sum("amount"), spent=Sum("amount", filter=Q(amount__lt=0)))
+        .order_by("day")
+    )
+    balance = ZERO
+    result = []
+    for row in rows:
+        balance += row["net"]
+        result.append({"day": row["day"], "spent": -(row["spent"] or ZERO), "balance": balance})
+    return result[-days:]

@@ -15,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
+    path("campaigns/", include("campaigns.urls")),
     path("", include("packets.urls")),
     path("", include("rebates.urls")),
     path("api/v1/", include(api_v1)),

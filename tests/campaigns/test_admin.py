@@ -34,8 +34,18 @@ def campaign_form(**overrides) -> dict:
         "starts_at_1": "00:00:00",
         "ends_at_0": (now + timedelta(days=10)).strftime("%Y-%m-%d"),
         "ends_at_1": "00:00:00",
+        "participants": "merchant_consumer",
+        "user_scope": "all",
+        "per_user_limit": "0",
+        "packet_limit": "0",
+        "daily_budget_cap": "0.00",
+        "category_rates-TOTAL_FORMS": "0",
+        "category_rates-INITIAL_FORMS": "0",
+        "multiplier_windows-TOTAL_FORMS": "0",
+        "multiplier_windows-INITIAL_FORMS": "0",
         "earn_rules-TOTAL_FORMS": "1",
         "earn_rules-INITIAL_FORMS": "0",
+        "earn_rules-0-trigger": "purchase",
         "earn_rules-0-threshold_amount": "200.00",
         "earn_rules-0-packet_amount": "10.00",
         "earn_rules-0-min_spend": "50.00",
@@ -43,8 +53,12 @@ def campaign_form(**overrides) -> dict:
         "earn_rules-0-allowed_categories": "",
         "rebate_rule-TOTAL_FORMS": "1",
         "rebate_rule-INITIAL_FORMS": "0",
+        "rebate_rule-0-issuer_mode": "rate",
         "rebate_rule-0-issuer_rate": "10.00",
+        "rebate_rule-0-issuer_fixed": "0.00",
+        "rebate_rule-0-holder_mode": "rate",
         "rebate_rule-0-holder_rate": "5.00",
+        "rebate_rule-0-holder_fixed": "0.00",
         "rebate_rule-0-base": "gross",
         "rebate_rule-0-holder_form": "cash",
         "rebate_rule-0-points_per_cny": "100",
@@ -123,3 +137,73 @@ def test_platform_campaign_cannot_pay_an_issuer_rebate(client):
     client.force_login(operator)
     reply = client.post("/admin/campaigns/campaign/add/", campaign_form(merchant=""))
     assert "A platform campaign has no merchant issuer to pay" in reply.content.decode()
+
+
+def test_simulator_shows_the_seed_legs_with_reasons_and_writes_nothing(manager):
+    from packets.models import Order
+    from rebates.models import Entry
+
+    campaign = two_way_campaign(merchant=manager.merchant)
+    entries = Entry.objects.count()
+    reply = manager.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/simulate/",
+        {"lines": "fruit, 1, 50.00", "trigger": "purchase", "prior_orders": "0"},
+    )
+    html = reply.content.decode()
+    assert reply.status_code == 200
+    assert "5.00 CNY" in html and "2.50 CNY" in html
+    assert "10.00% of fruit 50.00" in html
+    assert "order 50.00 &lt; threshold 200.00" in html
+    assert (Entry.objects.count(), Order.objects.count()) == (entries, 0)
+
+
+def test_simulator_rejects_bad_lines_clearly(manager):
+    campaign = two_way_campaign(merchant=manager.merchant)
+    reply = manager.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/simulate/",
+        {"lines": "fruit, -1, 5.001", "trigger": "purchase", "prior_orders": "0"},
+    )
+    assert "Line 1: write category, quantity" in reply.content.decode()
+
+
+def test_overlapping_multiplier_windows_are_refused(manager):
+    data = campaign_form(
+        **{
+            "multiplier_windows-TOTAL_FORMS": "2",
+            "multiplier_windows-INITIAL_FORMS": "0",
+            "multiplier_windows-0-starts_at_0": "2030-01-01",
+            "multiplier_windows-0-starts_at_1": "00:00:00",
+            "multiplier_windows-0-ends_at_0": "2030-01-03",
+            "multiplier_windows-0-ends_at_1": "00:00:00",
+            "multiplier_windows-0-factor": "2",
+            "multiplier_windows-1-starts_at_0": "2030-01-02",
+            "multiplier_windows-1-starts_at_1": "00:00:00",
+            "multiplier_windows-1-ends_at_0": "2030-01-04",
+            "multiplier_windows-1-ends_at_1": "00:00:00",
+            "multiplier_windows-1-factor": "3",
+        }
+    )
+    reply = manager.post("/admin/campaigns/campaign/add/", data)
+    assert "Multiplier windows must not overlap" in reply.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_change_page_shows_counters_and_burn_down(manager):
+    campaign = two_way_campaign(merchant=manager.merchant, budget="300.00")
+    html = manager.get(f"/admin/campaigns/campaign/{campaign.pk}/change/").content.decode()
+    assert "¥300.00" in html
+    assert "rebates being computed" in html
+
+
+def test_public_rules_page_shows_organiser_verification_and_rules_in_both_languages(client):
+    campaign = two_way_campaign()
+    english = client.get(f"/campaigns/{campaign.pk}/rules/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert campaign.merchant.name in english and "Verified" in english
+    assert "Spend ¥200.00 or more in one order" in english
+    assert "10.00% of the order" in english
+    chinese = client.get(f"/campaigns/{campaign.pk}/rules/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "已认证" in chinese
+
+
+def test_draft_campaign_has_no_public_page(client):
+    assert client.get(f"/campaigns/{CampaignFactory(status='draft').pk}/rules/").status_code == 404
