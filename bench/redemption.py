@@ -55,7 +55,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker with gthread (default 4)")
     p.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn worker class")
     p.add_argument(
-        "--packets", type=int, default=0, help="packets to pre-issue (default: enough for 250 redemptions/s)"
+        "--packets", type=int, default=0, help="packets to pre-issue (default: enough for 100 redemptions/s)"
     )
     p.add_argument("--shoppers", type=int, default=500, help="shoppers holding the packets (default 500)")
     p.add_argument(
@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args(argv)
     if not args.packets:
-        args.packets = int(250 * (args.duration + args.warmup)) + 500
+        args.packets = int(100 * (args.duration + args.warmup)) + 300
     return args
 
 
@@ -425,6 +425,11 @@ def main(argv=None) -> int:
     for sample in load.errors:
         print(f"    e.g. {sample}")
     print(f"  CPU (cores used)   {cpu_usage}")
+    if load.in_window_ok and cpu_usage:
+        per = {k: round(v * load.window / load.in_window_ok * 1000, 1) for k, v in cpu_usage.items()}
+        results["cpu_ms_per_redemption"] = per
+        budget = machine["cores"] / rate * 1000 if rate else float("nan")
+        print(f"  CPU ms/redemption  {per}  (all {machine['cores']} cores ÷ rate = {budget:.1f} ms)")
     print(f"  DB active backends {waits.summary()}  (average per 50 ms sample)")
     print(f"  rebates drained    {'yes' if drained else 'NO'} {after_load:.1f} s after the load stopped")
     checks = []
