@@ -375,9 +375,12 @@ def pg_connection_args(database_url: str) -> tuple[list[str], dict[str, str]]:
 class Seed:
     merchant_id: int
     campaign_ids: list[int]
+    rule_ids: list[int]
+    shopper_ids: list[int]
     token: str
-    packets: list[tuple[int, str]]  # (shopper id, packet code), campaigns interleaved
-    seconds: float
+    packets: list[tuple[int, str]] = field(default_factory=list)  # (shopper id, code), campaigns interleaved
+    seconds: float = 0.0
+    issued_rounds: int = 0
 
 
 def _seed_child_init() -> None:
@@ -408,17 +411,11 @@ def _issue_packets(job: tuple[int, list[int], int]) -> list[tuple[int, str]]:
     return issued
 
 
-def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1, processes: int = 0, batch: int = 250) -> Seed:
-    """A merchant with one staff user (DRF token), `campaigns` funded two-way campaigns (the seed's numbers:
+def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1) -> Seed:
+    """A merchant with one staff user (DRF token), `campaigns` two-way campaigns (the seed's numbers:
     tests.factories.campaigns.two_way_campaign), shoppers, and `packets` issued packets spread over the campaigns,
-    all through the project's services (packets.services.packet_grant).
-
-    Each campaign's packets are issued by its own process (up to `processes`, default the core count): issuing
-    locks the campaign's budget row, so one campaign is one writer at a time, but campaigns go in parallel."""
-    import multiprocessing
-
+    all through the project's services (campaign funding, packets.services.packet_grant)."""
     from django.contrib.auth.hashers import make_password
-    from django.db import connections
     from rest_framework.authtoken.models import Token
 
     from accounts.models import MerchantStaff, User
@@ -434,15 +431,47 @@ def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1, processes
     users = User.objects.bulk_create(
         [User(username=f"bench-{tag}-{i}", password=unusable) for i in range(shoppers)], batch_size=1000
     )
+    made = [two_way_campaign(budget="0", merchant=merchant) for _ in range(campaigns)]
+    seeded = Seed(
+        merchant_id=merchant.pk,
+        campaign_ids=[c.pk for c in made],
+        rule_ids=[c.earn_rules.get().pk for c in made],
+        shopper_ids=[u.pk for u in users],
+        token=token,
+    )
+    issue_packets(seeded, packets)
+    seeded.seconds = time.monotonic() - t0
+    return seeded
+
+
+def issue_packets(seeded: Seed, packets: int, *, processes: int = 0, batch: int = 250) -> list[tuple[int, str]]:
+    """Fund the campaigns for `packets` more packets and their rebates, issue them (packet_grant), append them to
+    seeded.packets and return them. Each campaign's packets are issued by its own process (up to `processes`,
+    default the core count): issuing locks the campaign's budget row, so campaigns go in parallel, packets of one
+    campaign one after the other."""
+    import multiprocessing
+
+    from django.db import connections
+
+    from accounts.models import Merchant
+    from campaigns.models import Campaign
+    from campaigns.services import campaign_fund, merchant_deposit
+
+    seeded.issued_rounds += 1
+    merchant = Merchant.objects.get(pk=seeded.merchant_id)
     jobs = []
-    campaign_ids = []
-    for c in range(campaigns):
-        holders = [users[i % len(users)].pk for i in range(c, packets, campaigns)]
+    offset = len(seeded.packets)
+    n_campaigns = len(seeded.campaign_ids)
+    for c, (campaign_id, rule_id) in enumerate(zip(seeded.campaign_ids, seeded.rule_ids, strict=True)):
+        holders = [seeded.shopper_ids[(offset + i) % len(seeded.shopper_ids)] for i in range(c, packets, n_campaigns)]
+        if not holders:
+            continue
         # Budget: every packet reserves 10.00, every redemption spends 7.50 more on rebates; plus headroom.
-        budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * len(holders) + Decimal("1000.00")
-        campaign = two_way_campaign(budget=str(budget), merchant=merchant)
-        campaign_ids.append(campaign.pk)
-        jobs.append((campaign.earn_rules.get().pk, holders, batch))
+        budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * len(holders) + Decimal("100.00")
+        key = f"bench:{campaign_id}:{seeded.issued_rounds}"
+        merchant_deposit(merchant=merchant, amount=budget, idempotency_key=f"{key}:deposit")
+        campaign_fund(campaign=Campaign.objects.get(pk=campaign_id), amount=budget, idempotency_key=f"{key}:fund")
+        jobs.append((rule_id, holders, batch))
     connections.close_all()  # forked children must open their own connections
     processes = min(processes or cores(), len(jobs))
     if processes > 1:
@@ -451,7 +480,8 @@ def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1, processes
     else:
         per_campaign = [_issue_packets(job) for job in jobs]
     issued = [item for group in itertools.zip_longest(*per_campaign) for item in group if item is not None]
-    return Seed(merchant.pk, campaign_ids, token, issued, time.monotonic() - t0)
+    seeded.packets.extend(issued)
+    return issued
 
 
 # --------------------------------------------------------------------------------------------------- HTTP load
@@ -516,19 +546,23 @@ class LoadResult:
 
 
 class PacketFeed:
-    """Hands out each pre-issued packet once, across threads."""
+    """Hands out each pre-issued packet once, across threads; packets appended to the list later are handed out too."""
 
     def __init__(self, packets: list[tuple[int, str]]) -> None:
-        self._it = iter(packets)
+        self.packets = packets
         self._lock = threading.Lock()
         self.taken = 0
 
     def next(self) -> tuple[int, str] | None:
         with self._lock:
-            item = next(self._it, None)
-            if item is not None:
-                self.taken += 1
-            return item
+            if self.taken >= len(self.packets):
+                return None
+            self.taken += 1
+            return self.packets[self.taken - 1]
+
+    @property
+    def left(self) -> int:
+        return len(self.packets) - self.taken
 
 
 def post_order_until_done(api: Api, shopper_id: int, code: str, *, retries: int, stop: threading.Event):

@@ -49,14 +49,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     cores = bc.cores()
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=float, default=20.0, help="measured seconds of load (default 20)")
-    p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds of load first (default 3)")
+    p.add_argument("--warmup", type=float, default=4.0, help="unmeasured seconds of load first (default 4)")
     p.add_argument("--clients", type=int, default=32, help="concurrent client threads (default 32)")
     p.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers (default 2*cores+1)")
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker with gthread (default 4)")
     p.add_argument("--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn worker class")
     p.add_argument(
-        "--packets", type=int, default=0, help="packets to pre-issue (default: enough for 100 redemptions/s)"
+        "--packets",
+        type=int,
+        default=0,
+        help="packets to issue up front, no top-up (default: --initial-packets, then after the warm-up as many "
+        "as 2 × the warm-up rate needs for --duration)",
     )
+    p.add_argument("--initial-packets", type=int, default=400, help="packets before the warm-up (default 400)")
+    p.add_argument("--max-packets", type=int, default=12000, help="never issue more than this (default 12000)")
     p.add_argument("--shoppers", type=int, default=500, help="shoppers holding the packets (default 500)")
     p.add_argument(
         "--campaigns",
@@ -73,8 +79,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="also write the results here as JSON")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = p.parse_args(argv)
-    if not args.packets:
-        args.packets = int(100 * (args.duration + args.warmup)) + 300
     return args
 
 
@@ -222,14 +226,18 @@ class WaitSampler(threading.Thread):
 # --------------------------------------------------------------------------------------------------- load
 
 
-def drive(port: int, token: str, feed: bc.PacketFeed, args) -> bc.LoadResult:
-    result = bc.LoadResult()
+def drive(
+    port: int, token: str, feed: bc.PacketFeed, *, clients: int, seconds: float, result: bc.LoadResult, measured: bool
+) -> tuple[int, float, bool]:
+    """`clients` threads post orders, each spending the next packet, for `seconds` or until the packets run out.
+    Returns (completion times of the 201 replies before the end, seconds until the end or the packets ran out,
+    ran out?)."""
     lock = threading.Lock()
     stop = threading.Event()
     t_start = time.monotonic()
-    t_measure = t_start + args.warmup
-    t_end = t_measure + args.duration
+    t_end = t_start + seconds
     exhausted_at: list[float] = []
+    ok: list[float] = []
 
     def client() -> None:
         api = bc.Api(port, token)
@@ -241,39 +249,41 @@ def drive(port: int, token: str, feed: bc.PacketFeed, args) -> bc.LoadResult:
                         if not exhausted_at:
                             exhausted_at.append(time.monotonic())
                     return
-                shopper_id, code = item
-                for order_no, status, latency, body in bc.post_order_until_done(
-                    api, shopper_id, code, retries=0, stop=stop
-                ):
+                for order_no, status, latency, body in bc.post_order_until_done(api, *item, retries=0, stop=stop):
                     done = time.monotonic()
                     with lock:
                         result.all_statuses[status] += 1
                         if status == 201:
                             result.acked[order_no] = time.time()
-                        if t_measure <= done <= t_end:
-                            result.statuses[status] += 1
+                        if done <= t_end:
                             if status == 201:
-                                result.latencies.append(latency)
-                                result.in_window_ok += 1
+                                ok.append(done - t_start)
+                            if measured:
+                                result.statuses[status] += 1
+                                if status == 201:
+                                    result.latencies.append(latency)
+                                    result.in_window_ok += 1
                         if status != 201 and len(result.errors) < 5:
                             result.errors.append(f"{status}: {body[:300]!r}")
         finally:
             api.close()
 
-    threads = [threading.Thread(target=client, daemon=True, name=f"client-{i}") for i in range(args.clients)]
+    threads = [threading.Thread(target=client, daemon=True, name=f"client-{i}") for i in range(clients)]
     for t in threads:
         t.start()
     try:
         while time.monotonic() < t_end and any(t.is_alive() for t in threads):
-            time.sleep(0.1)
+            time.sleep(0.05)
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=60)
-    end = min(t_end, exhausted_at[0]) if exhausted_at else t_end
-    result.window = max(0.001, end - t_measure)
-    result.exhausted = bool(exhausted_at) and exhausted_at[0] < t_end
-    return result
+    exhausted = bool(exhausted_at) and exhausted_at[0] < t_end
+    elapsed = max(0.001, (exhausted_at[0] if exhausted else t_end) - t_start)
+    if measured:
+        result.window = elapsed
+        result.exhausted = exhausted
+    return ok, elapsed, exhausted
 
 
 # --------------------------------------------------------------------------------------------------- main
@@ -302,9 +312,10 @@ def main(argv=None) -> int:
     bc.say(f"database {bc.redact(database_url)}; broker {bc.redact(settings.CELERY_BROKER_URL)}")
 
     bc.migrate()
-    bc.say(f"seeding {args.packets} packets in {args.campaigns} campaign(s) for {args.shoppers} shoppers ...")
-    seeded = bc.seed(packets=args.packets, shoppers=args.shoppers, tag=run_id, campaigns=args.campaigns)
-    bc.say(f"seeded in {seeded.seconds:.1f} s ({args.packets / seeded.seconds:.0f} packets/s through packet_grant)")
+    initial = args.packets or args.initial_packets
+    bc.say(f"seeding {initial} packets in {args.campaigns} campaign(s) for {args.shoppers} shoppers ...")
+    seeded = bc.seed(packets=initial, shoppers=args.shoppers, tag=run_id, campaigns=args.campaigns)
+    bc.say(f"seeded in {seeded.seconds:.1f} s ({initial / seeded.seconds:.0f} packets/s through packet_grant)")
     from django.db import connections
 
     connections.close_all()
@@ -336,15 +347,31 @@ def main(argv=None) -> int:
             bc.say(f"{server} on 127.0.0.1:{port}; celery worker -c {args.celery_concurrency} on queue {queue}")
 
             feed = bc.PacketFeed(seeded.packets)
+            load = bc.LoadResult()
+            bc.say(f"warm-up: {args.clients} clients for {args.warmup:g} s ...")
+            warm_ok, warm_s, _ = drive(
+                port, seeded.token, feed, clients=args.clients, seconds=args.warmup, result=load, measured=False
+            )
+            # The second half of the warm-up: the first requests pay for each worker's lazy imports.
+            warm_rate = sum(1 for t in warm_ok if t >= warm_s / 2) / (warm_s / 2)
+            results["warmup_rate"] = round(warm_rate, 1)
+            if not args.packets:
+                # Enough packets for the measured window at 2 × the warm-up rate (issued while the load pauses).
+                need = int(warm_rate * 2 * args.duration) + 200
+                more = min(need - feed.left, args.max_packets - len(seeded.packets))
+                if more > 0:
+                    bc.say(f"warm-up ran at {warm_rate:.1f}/s: issuing {more} more packets ...")
+                    t0 = time.monotonic()
+                    bc.issue_packets(seeded, more)
+                    connections.close_all()
+                    bc.say(f"issued in {time.monotonic() - t0:.1f} s")
             cpu = CpuSampler(children)
             waits = WaitSampler(database_url)
-            bc.say(f"load: {args.clients} clients, {args.warmup:.0f} s warm-up + {args.duration:.0f} s measured ...")
+            bc.say(f"measuring: {args.clients} clients for {args.duration:g} s ({feed.left} packets ready) ...")
             waits.start()
-            cpu_timer = threading.Timer(args.warmup, cpu.start)
-            cpu_timer.start()
-            load = drive(port, seeded.token, feed, args)
-            cpu_usage = cpu.stop() if hasattr(cpu, "t0") else {}
-            cpu_timer.cancel()
+            cpu.start()
+            drive(port, seeded.token, feed, clients=args.clients, seconds=args.duration, result=load, measured=True)
+            cpu_usage = cpu.stop()
             waits.stop_event.set()
             waits.join(timeout=5)
             load_end = time.monotonic()
