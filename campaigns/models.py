@@ -62,6 +62,19 @@ class Campaign(models.Model):
         _("daily budget cap (0 = none)"), default=Decimal("0.00"), max_digits=14, decimal_places=2
     )
     allow_stacking = models.BooleanField(_("packets can be combined with other campaigns' packets"), default=False)
+    hold_days = models.PositiveIntegerField(
+        _("rebate holding period (days)"),
+        default=0,
+        help_text=_("Rebates stay pending (visible, not spendable) this long, e.g. the return window. 0 = at once."),
+    )
+
+    class RefundPolicy(models.TextChoices):
+        VOID = "void", _("a refunded order's packet stays used")
+        REISSUE = "reissue", _("a fully refunded order gets its packet back (a new code, same terms and expiry)")
+
+    refund_packet_policy = models.CharField(
+        _("packet on refund"), max_length=8, choices=RefundPolicy.choices, default=RefundPolicy.REISSUE
+    )
     # Race-free counter: incremented in the same UPDATE that checks the limit.
     packets_issued = models.PositiveIntegerField(default=0, editable=False)
 

@@ -20,7 +20,7 @@ from common.idempotency import idempotent
 
 from . import services
 from .models import Order, Packet
-from .selectors import orders_visible_to, packets_visible_to, rebate_state
+from .selectors import order_rebates, orders_visible_to, packets_visible_to
 
 ERROR = inline_serializer(
     "Error", {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()}
@@ -76,13 +76,17 @@ class OrderOutput(serializers.ModelSerializer):
             "rebates",
         ]
 
+    def to_representation(self, order):
+        # One consistent read of state and rebates (see order_rebates).
+        self._rebates = order_rebates(order)
+        return super().to_representation(order)
+
     def get_rebate_state(self, order) -> str:
-        return rebate_state(order)
+        return self._rebates[0]
 
     @extend_schema_field(OrderRebateOutput(many=True))
     def get_rebates(self, order):
-        redemption = getattr(order, "redemption", None) if order.packet_id else None
-        return OrderRebateOutput(redemption.rebates.all() if redemption else [], many=True).data
+        return OrderRebateOutput(self._rebates[1], many=True).data
 
 
 class OrderCreateApi(APIView):

@@ -204,3 +204,19 @@ class PacketBatch(models.Model):
 
     def __str__(self):
         return f"batch {self.pk} ({self.count})"
+
+
+class Refund(models.Model):
+    """A (partial) refund of an order. The refunded share reverses the rebates that share earned."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("refund")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self):
+        return f"{self.order} −{self.amount}"

@@ -1,4 +1,4 @@
-from django.db.models import Prefetch, QuerySet
+from django.db.models import QuerySet
 
 from accounts.models import User
 from accounts.selectors import merchant_of
@@ -12,9 +12,7 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
     """A shopper sees their orders; merchant staff see their merchant's. Anything else is invisible (404)."""
     merchant = merchant_of(user)
     qs = Order.objects.filter(merchant=merchant) if merchant else Order.objects.filter(shopper=user)
-    return qs.select_related("packet").prefetch_related(
-        "lines", "earned_packets", Prefetch("redemption__rebates", queryset=Rebate.objects.order_by("role"))
-    )
+    return qs.select_related("packet").prefetch_related("lines", "earned_packets")
 
 
 def packets_visible_to(user: User) -> QuerySet[Packet]:
@@ -23,14 +21,17 @@ def packets_visible_to(user: User) -> QuerySet[Packet]:
     return qs.order_by("-issued_at", "-pk")
 
 
-def rebate_state(order: Order) -> str:
-    """none: no packet spent; computing: the worker has not credited yet; credited: both legs are in."""
+def order_rebates(order: Order) -> tuple[str, list[Rebate]]:
+    """(state, rebates) of an order, read consistently: none (no packet spent), computing (the worker has not
+    finished), credited (the worker finished; its rebates — if the rule pays any — are all there).
+
+    The outbox row is read BEFORE the rebates: the worker commits both together, so once the row reads done, the
+    rebates are visible to the next statement. Reading them the other way round could show done and no rebates."""
     redemption = getattr(order, "redemption", None) if order.packet_id else None
     if redemption is None:
-        return "none"
-    if redemption.rebates.all():
-        return "credited"
+        return "none", []
     done = OutboxEvent.objects.filter(
         topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk, done_at__isnull=False
     ).exists()
-    return "credited" if done else "computing"
+    rebates = list(Rebate.objects.filter(redemption=redemption).order_by("role"))
+    return ("credited" if done else "computing"), rebates

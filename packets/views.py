@@ -23,7 +23,7 @@ from common.money import format_cny, to_minor
 from . import services, store
 from .forms import AddToCartForm, CartUpdateForm, CheckoutForm
 from .models import Order
-from .selectors import rebate_state
+from .selectors import order_rebates
 
 STORE_CSS = "css/store.css"
 
@@ -259,10 +259,9 @@ def _rebate_label(rebate, order: Order) -> str:
 
 
 def _rebate_context(order: Order) -> dict:
-    state = rebate_state(order)
-    redemption = getattr(order, "redemption", None) if order.packet_id else None
+    state, order_rebate_rows = order_rebates(order)
     rebates = []
-    for rebate in redemption.rebates.all() if redemption else []:
+    for rebate in order_rebate_rows:
         rebates.append(
             {
                 "role": rebate.role,

@@ -16,7 +16,7 @@ from common.money import CNY, quantize
 
 from .errors import IdempotencyMismatch, InsufficientFunds, LedgerError
 from .lock_objects import ledger_accounts_lock
-from .models import AccountKind, Entry, LedgerAccount, LedgerTransaction
+from .models import NEGATIVE_ALLOWED, Entry, LedgerAccount, LedgerTransaction
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def ledger_account(
         user_id=user_id,
         merchant_id=merchant_id,
         campaign_id=campaign_id,
-        defaults={"allow_negative": kind == AccountKind.PLATFORM_EXTERNAL},
+        defaults={"allow_negative": kind in NEGATIVE_ALLOWED},
     )
     return account
 

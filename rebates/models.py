@@ -21,10 +21,20 @@ class AccountKind(models.TextChoices):
     SHOPPER_CASH = "shopper_cash", _("shopper cash wallet")
     SHOPPER_POINTS = "shopper_points", _("shopper points")
     POINTS_BACKING = "points_backing", _("cash backing issued points")
+    # Two-phase rebates: a held rebate sits in the beneficiary's pending account (visible, not spendable) until its
+    # hold ends (posted to the available account) or its order is refunded (voided back to the funder).
+    SHOPPER_CASH_PENDING = "shopper_cash_pending", _("shopper cash (pending)")
+    SHOPPER_POINTS_PENDING = "shopper_points_pending", _("shopper points (pending)")
+    MERCHANT_CREDIT_PENDING = "merchant_credit_pending", _("merchant marketing credit (pending)")
+    # What a beneficiary owes after a clawback larger than their balance; netted from their next rebates.
+    # Its balance is zero or negative (a receivable), never positive.
+    SHOPPER_DEBT = "shopper_debt", _("shopper debt")
+    MERCHANT_DEBT = "merchant_debt", _("merchant debt")
 
 
-# Only the outside world may go negative: money (or points) entering the platform is drawn from it.
-NEGATIVE_ALLOWED = {AccountKind.PLATFORM_EXTERNAL}
+# The outside world goes negative as money (or points) enters; a debt account is a receivable (≤ 0).
+NEGATIVE_ALLOWED = {AccountKind.PLATFORM_EXTERNAL, AccountKind.SHOPPER_DEBT, AccountKind.MERCHANT_DEBT}
+DEBT_KINDS = (AccountKind.SHOPPER_DEBT, AccountKind.MERCHANT_DEBT)
 
 
 class LedgerAccount(models.Model):
@@ -51,6 +61,10 @@ class LedgerAccount(models.Model):
             models.CheckConstraint(
                 condition=~Q(currency=POINTS) | Q(balance=models.Func(models.F("balance"), function="trunc")),
                 name="ledger_account_points_whole",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind__in=["shopper_debt", "merchant_debt"]) | Q(balance__lte=0),
+                name="ledger_account_debt_not_positive",
             ),
         ]
 
@@ -95,7 +109,9 @@ class Rebate(models.Model):
         MARKETING_CREDIT = "marketing_credit", _("marketing credit")
 
     class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
         CREDITED = "credited", _("credited")
+        REVERSED = "reversed", _("reversed")
 
     redemption = models.ForeignKey("packets.Redemption", on_delete=models.PROTECT, related_name="rebates")
     role = models.CharField(_("role"), max_length=8, choices=Role.choices)
@@ -105,10 +121,16 @@ class Rebate(models.Model):
     beneficiary_merchant = models.ForeignKey(
         "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="rebates"
     )
-    amount = models.DecimalField(_("amount"), **MONEY)
+    amount = models.DecimalField(_("amount"), **MONEY)  # what the beneficiary receives, in `currency`
     currency = models.CharField(max_length=8, default=CNY)
+    cost = models.DecimalField(_("cost (CNY)"), default=Decimal("0.00"), **MONEY)  # what it cost its funder
+    funding = models.CharField(max_length=16, default="campaign_budget")  # campaign_budget | platform_pool
     form = models.CharField(_("form"), max_length=16, choices=Form.choices)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREDITED)
+    hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    held_for_review = models.BooleanField(_("held for review"), default=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)  # in `currency`
     ledger_transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="rebates")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -118,6 +140,13 @@ class Rebate(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["redemption", "role"], name="rebate_once_per_redemption_role"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="rebate_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(reversed_amount__gte=0, reversed_amount__lte=models.F("amount")),
+                name="rebate_reversal_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="reversed") | Q(reversed_amount=models.F("amount")), name="rebate_reversed_fully"
+            ),
             models.CheckConstraint(
                 condition=Q(beneficiary_user__isnull=False) | Q(beneficiary_merchant__isnull=False),
                 name="rebate_has_beneficiary",
