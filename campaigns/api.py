@@ -520,9 +520,7 @@ INVALID_EXAMPLE = OpenApiExample(
             "ends_at": ["The end must be after the start."],
             "earn_rules[0].packet_amount": ["The packet amount must be positive."],
             "rebate_rule.issuer_rate": ["A rate must be between 0 and 100 %."],
-            "multiplier_windows[1].starts_at": [
-                "This multiplier window overlaps another one of the campaign; at any moment only one may apply."
-            ],
+            "multiplier_windows[1].starts_at": ["Multiplier windows must not overlap: a moment has one multiplier."],
         },
     },
     response_only=True,

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 RowErrors = dict[int, dict[str, list[str]]]
 
-WINDOWS_OVERLAP = _("This multiplier window overlaps another one of the campaign; at any moment only one may apply.")
+WINDOWS_OVERLAP = _("Multiplier windows must not overlap: a moment has one multiplier.")
 CATEGORY_TWICE = _("%(category)s already has a rate in this campaign; list each category once.")
 
 

@@ -159,9 +159,7 @@ def test_overlapping_multiplier_windows_are_refused(merchant_client):
     ]
     reply = create(merchant_client, multiplier_windows=windows)
     assert details_of(reply) == {
-        "multiplier_windows[1].starts_at": [
-            "This multiplier window overlaps another one of the campaign; at any moment only one may apply."
-        ]
+        "multiplier_windows[1].starts_at": ["Multiplier windows must not overlap: a moment has one multiplier."]
     }
 
 
