@@ -48,6 +48,8 @@ CAMPAIGN_FIELDS = [
     "packet_limit",
     "daily_budget_cap",
     "allow_stacking",
+    "hold_days",
+    "refund_packet_policy",
 ]
 
 MERCHANT_IS_YOURS = _("Merchant staff cannot choose the merchant: a campaign always belongs to your own merchant.")
@@ -184,6 +186,12 @@ class CampaignInput(serializers.Serializer):
     packet_limit = serializers.IntegerField(default=0, help_text="0 = no limit")
     daily_budget_cap = MoneyField(default=Decimal("0.00"), help_text="0 = none")
     allow_stacking = serializers.BooleanField(default=False)
+    hold_days = serializers.IntegerField(
+        default=0, help_text="Rebates stay pending this many days (e.g. the return window); 0 = at once"
+    )
+    refund_packet_policy = serializers.ChoiceField(
+        choices=Campaign.RefundPolicy.choices, default=Campaign.RefundPolicy.REISSUE
+    )
     earn_rules = EarnRuleInput(many=True, default=list, max_length=20)
     rebate_rule = RebateRuleInput(allow_null=True, default=None)
     category_rates = CategoryRateInput(many=True, default=list, max_length=200)
@@ -477,6 +485,8 @@ SEED_CAMPAIGN_OUT = {
     "segments": [],
     "packet_limit": 0,
     "allow_stacking": False,
+    "hold_days": 0,
+    "refund_packet_policy": "reissue",
     "packets_issued": 0,
     "created_at": "2026-02-20T10:00:00+08:00",
     "earn_rules": [

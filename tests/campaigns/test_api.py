@@ -96,6 +96,12 @@ def test_create_replies_with_the_stored_campaign_as_decimal_strings(merchant_cli
     assert body["category_rates"] == [{"category": "fruit", "issuer_rate": None, "holder_rate": "8.00"}]
 
 
+def test_holding_period_and_refund_policy_are_configurable(merchant_client):
+    body = create(merchant_client, hold_days=7, refund_packet_policy="void").json()
+    campaign = Campaign.objects.get(pk=body["id"])
+    assert (campaign.hold_days, campaign.refund_packet_policy) == (7, "void")
+
+
 def test_a_new_campaign_is_a_draft_of_the_callers_own_merchant(merchant_client):
     body = create(merchant_client).json()
     assert body["status"] == "draft"
