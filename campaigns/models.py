@@ -208,7 +208,7 @@ class RebateRule(models.Model):
         PLATFORM_POOL = "platform_pool", _("platform marketing pool")
 
     class Mode(models.TextChoices):
-        RATE = "rate", _("% of the base")
+        RATE = "rate", _("percent of the base")
         FIXED = "fixed", _("fixed amount")
 
     campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="rebate_rule")

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from common.admin import MerchantScopedReadOnlyAdmin
 
-from .models import Order, OrderLine, Packet, Redemption
+from .models import Order, OrderLine, Packet, Product, Redemption, Refund
 
 
 @admin.register(Packet)
@@ -47,3 +47,18 @@ class RedemptionAdmin(MerchantScopedReadOnlyAdmin):
     merchant_path = "order__merchant"
     list_display = ("packet", "order_no", "order_amount", "used_at")
     search_fields = ("order_no", "packet__code")
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    """The demo store's catalogue."""
+
+    list_display = ("name", "merchant", "sku", "category", "price", "active")
+    list_filter = ("active", "category", "merchant")
+    search_fields = ("name", "sku")
+
+
+@admin.register(Refund)
+class RefundAdmin(MerchantScopedReadOnlyAdmin):
+    merchant_path = "order__merchant"
+    list_display = ("order", "amount", "reason", "created_at")

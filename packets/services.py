@@ -84,14 +84,9 @@ def _validate_lines(lines: list[LineInput], gross_amount: Decimal) -> None:
         raise InvalidOrder(f"The order amount exceeds {settings.MAX_ORDER_AMOUNT}.", code="amount_too_large")
 
 
-def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datetime) -> tuple[Packet, Decimal]:
-    """Lock the packet row and check it can pay for these lines; the lock makes a second spender wait, then fail."""
-    canonical = codes.normalize(code)
-    packet = packet_lock_by_code(canonical) if canonical else None
-    if packet is None or packet.holder_id != shopper.pk:
-        # Someone else's packet is reported exactly like a missing one: no existence leak.
-        raise PacketNotFound("No such packet for this shopper.")
-    verdict = check_packet(
+def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
+    """The one way a stored packet is judged against a cart — redemption and the checkout picker both call it."""
+    return check_packet(
         packet_status=packet.status,
         expires_at=packet.expires_at,
         amount=packet.amount,
@@ -99,9 +94,19 @@ def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datet
         categories=packet.categories,
         denied_categories=packet.denied_categories,
         campaign_live=packet.campaign.is_live(now),
-        lines=[CartLine(line.category, line.quantity, line.unit_price) for line in lines],
+        lines=lines,
         now=now,
     )
+
+
+def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datetime) -> tuple[Packet, Decimal]:
+    """Lock the packet row and check it can pay for these lines; the lock makes a second spender wait, then fail."""
+    canonical = codes.normalize(code)
+    packet = packet_lock_by_code(canonical) if canonical else None
+    if packet is None or packet.holder_id != shopper.pk:
+        # Someone else's packet is reported exactly like a missing one: no existence leak.
+        raise PacketNotFound("No such packet for this shopper.")
+    verdict = packet_verdict(packet, [CartLine(line.category, line.quantity, line.unit_price) for line in lines], now)
     if not verdict.ok:
         error = PacketRuleNotMet if verdict.code in RULE_NOT_MET_CODES else PacketUnusable
         raise error(verdict.reason, code=verdict.code)

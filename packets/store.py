@@ -1,7 +1,7 @@
 """The demo store's page logic: the session cart, the packet picker at checkout, and what the pages display.
 
 Reads only, plus the session. The order itself is written by `packets.services.order_create`, the same service the
-merchant API calls; the picker asks `campaigns.rules.check_packet`, the same function redemption uses, so what the
+merchant API calls; the picker asks `services.packet_verdict`, the same function redemption uses, so what the
 page offers is exactly what the order path will accept.
 """
 
@@ -17,13 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.models import Merchant, User
-from campaigns.rules import CartLine, check_packet
+from campaigns.rules import CartLine
 from common.money import ZERO, format_cny, to_minor
 from rebates.models import OutboxEvent, Rebate
 from rebates.outbox import TOPIC_REDEMPTION_REBATES
 
 from .models import Order, Packet, Product, Redemption
-from .services import LineInput
+from .services import LineInput, packet_verdict
 
 CART_SESSION_KEY = "store_cart"  # {"<product id>": quantity}
 TOKENS_SESSION_KEY = "store_checkout_tokens"  # {"<uuid>": cart signature at the time the page was shown}
@@ -346,18 +346,6 @@ class PacketOption:
         return to_minor(self.discount)
 
 
-def _packet_terms(packet: Packet) -> dict:
-    """The packet's terms exactly as redemption (`services._take_packet`) hands them to `check_packet`."""
-    return {
-        "packet_status": packet.status,
-        "expires_at": packet.expires_at,
-        "amount": packet.amount,
-        "min_spend": packet.min_spend,
-        "categories": packet.categories,
-        "denied_categories": packet.denied_categories,
-    }
-
-
 def _eligible(packet: Packet, category: str) -> bool:
     return (not packet.categories or category in packet.categories) and category not in packet.denied_categories
 
@@ -401,9 +389,7 @@ def packet_options(user: User, cart: Cart, *, now: datetime | None = None) -> li
     lines = cart.rule_lines()
     options = []
     for packet in checkout_packets(user, now=now):
-        verdict = check_packet(
-            **_packet_terms(packet), campaign_live=packet.campaign.is_live(now), lines=lines, now=now
-        )
+        verdict = packet_verdict(packet, lines, now)
         options.append(
             PacketOption(
                 packet=packet,

@@ -17,6 +17,7 @@ from campaigns.models import Campaign, EarnRule, RebateRule
 from campaigns.services import campaign_fund, merchant_deposit
 from packets.models import Packet
 from packets.services import packet_grant
+from packets.store import demo_products_load
 
 PASSWORD = "demo-pass-123"  # noqa: S105 — demo accounts on a local machine, printed by `make run`
 MERCHANT = "鲜果坊"
@@ -71,6 +72,7 @@ class Command(BaseCommand):
             rebate={"issuer_rate": "0.00", "holder_rate": "8.00"},
             budget="5000.00",
         )
+        demo_products_load(merchant)
         for campaign in (two_way, fruit):
             if not Packet.objects.filter(campaign=campaign, holder=shopper).exists():
                 packet_grant(rule=campaign.earn_rules.first(), holder=shopper)
