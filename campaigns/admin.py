@@ -1,6 +1,5 @@
 """The campaign manager's console. Every change goes through campaigns.services; money only through the ledger."""
 
-import itertools
 import uuid
 from decimal import Decimal
 
@@ -18,6 +17,7 @@ from common.money import format_cny
 
 from . import services
 from .forms import SimulatorForm
+from .history import campaign_changes_record, campaign_rules_snapshot
 from .models import Campaign, CategoryRate, EarnRule, MultiplierWindow, RebateRule
 from .rules import simulate
 from .selectors import (
@@ -29,6 +29,7 @@ from .selectors import (
     campaign_spec,
     campaign_with_rules,
 )
+from .validation import category_rates_duplicate, multiplier_windows_overlap
 
 
 class MerchantScopedAdmin(admin.ModelAdmin):
@@ -61,25 +62,39 @@ class RebateRuleInline(admin.StackedInline):
     )
 
 
-class CategoryRateInline(admin.TabularInline):
-    model = CategoryRate
-    extra = 0
+def _live_rows(formset) -> list:
+    return [f for f in formset.forms if getattr(f, "cleaned_data", None) and not f.cleaned_data.get("DELETE")]
+
+
+def _attach(rows, errors: dict) -> None:
+    for index, fields in errors.items():
+        for field, problems in fields.items():
+            rows[index].add_error(field, problems)
 
 
 class MultiplierWindowFormSet(BaseInlineFormSet):
     def clean(self):
         super().clean()
-        windows = sorted(
-            (f.cleaned_data["starts_at"], f.cleaned_data["ends_at"])
-            for f in self.forms
-            if f.cleaned_data
-            and not f.cleaned_data.get("DELETE")
-            and f.cleaned_data.get("starts_at")
-            and f.cleaned_data.get("ends_at")
+        rows = _live_rows(self)
+        _attach(
+            rows,
+            multiplier_windows_overlap(
+                [(f.cleaned_data.get("starts_at"), f.cleaned_data.get("ends_at")) for f in rows]
+            ),
         )
-        for (_start, end), (next_start, _next_end) in itertools.pairwise(windows):
-            if next_start < end:
-                raise forms.ValidationError(_("Multiplier windows must not overlap: a moment has one multiplier."))
+
+
+class CategoryRateFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        rows = _live_rows(self)
+        _attach(rows, category_rates_duplicate([f.cleaned_data.get("category") for f in rows]))
+
+
+class CategoryRateInline(admin.TabularInline):
+    model = CategoryRate
+    formset = CategoryRateFormSet
+    extra = 0
 
 
 class MultiplierWindowInline(admin.TabularInline):
@@ -116,6 +131,20 @@ class CampaignAdmin(MerchantScopedAdmin):
         first = dict(fieldsets[0][1])
         first["fields"] = tuple(f for f in first["fields"] if f != "merchant")
         return ((None, first), *fieldsets[1:])
+
+    def save_model(self, request, obj, form, change):
+        # Rules move money: remember them as they were, to record who changed what (save_related).
+        request._rules_before = campaign_rules_snapshot(Campaign.objects.get(pk=obj.pk)) if change else {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        campaign_changes_record(
+            campaign=form.instance,
+            actor=request.user,
+            before=request._rules_before,
+            after=campaign_rules_snapshot(form.instance),
+        )
 
     def save_form(self, request, form, change):
         # Before the inline rules are validated, so they see whose campaign it is.
@@ -208,7 +237,7 @@ class CampaignAdmin(MerchantScopedAdmin):
         done = 0
         for campaign in queryset:
             try:
-                services.campaign_set_status(campaign=campaign, status=status)
+                services.campaign_change_status(user=request.user, campaign=campaign, status=status)
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{campaign}: {exc.message}", messages.ERROR)

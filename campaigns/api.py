@@ -22,15 +22,14 @@ from rest_framework.views import APIView
 
 from accounts.models import Merchant
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
-from common.api import MoneyField
-from common.errors import ApplicationError, Conflict
-from packets.api import ERROR
+from common.api import ERROR, MoneyField
+from common.errors import ApplicationError
 
-from .history import campaign_changes_record, campaign_rules_snapshot, rule_changes_record, rule_fields
+from .history import campaign_changes_record, campaign_rules_snapshot
 from .models import Campaign, CategoryRate, EarnRule, MultiplierWindow, RebateRule, RuleChange
 from .rules import CartLine, Counters, Event, Region, ShopperFacts, simulate
 from .selectors import campaign_spec, campaign_with_rules
-from .services import campaign_set_status
+from .services import campaign_change_status
 from .validation import category_rates_duplicate, multiplier_windows_overlap
 
 RATE = {"max_digits": 5, "decimal_places": 2}
@@ -440,21 +439,6 @@ def campaign_save(*, user, data, campaign: Campaign | None = None) -> Campaign:
     return campaign
 
 
-def campaign_status_change(*, user, campaign: Campaign, status: str, reason: str = "") -> Campaign:
-    """The status state machine of campaigns.services, with the change in the rule history; a transition it
-    refuses is a 409."""
-    before = rule_fields(campaign)
-    with transaction.atomic():
-        try:
-            updated = campaign_set_status(campaign=campaign, status=status, reason=reason)
-        except ApplicationError as exc:
-            if exc.code == "campaign_bad_transition":
-                raise Conflict(exc.message, code=exc.code) from exc
-            raise
-        rule_changes_record(campaign=updated, actor=user, target="campaign", before=before, after=rule_fields(updated))
-    return updated
-
-
 # --- examples ----------------------------------------------------------------------------------------------------
 
 SEED_CAMPAIGN = {
@@ -727,7 +711,7 @@ class CampaignStatusApi(CampaignStaffOnly, APIView):
         data = self.StatusInput(data=request.data)
         if not data.is_valid():
             raise ValidationError(_flat(data.errors))
-        campaign_status_change(user=request.user, campaign=campaign, **data.validated_data)
+        campaign_change_status(user=request.user, campaign=campaign, **data.validated_data)
         return Response(CampaignOutput(campaigns_visible_to(request.user).get(pk=campaign_id)).data)
 
 

@@ -5,12 +5,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Merchant
-from common.errors import ApplicationError
+from common.errors import ApplicationError, Conflict
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind
 
 from . import errors
+from .history import rule_changes_record, rule_fields
 from .models import Campaign
 from .selectors import campaign_budget_account, campaign_outstanding_account
 
@@ -73,9 +74,7 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
         ledger_accounts_lock([campaign_budget_account(campaign).pk, campaign_outstanding_account(campaign).pk])
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if status not in _TRANSITIONS[campaign.status]:
-        raise ApplicationError(
-            f"A campaign cannot go from {campaign.status} to {status}.", code="campaign_bad_transition"
-        )
+        raise Conflict(f"A campaign cannot go from {campaign.status} to {status}.", code="campaign_bad_transition")
     if status == Campaign.Status.ACTIVE and not hasattr(campaign, "rebate_rule"):
         raise ApplicationError("A campaign needs a rebate rule before it can go live.", code="campaign_incomplete")
     campaign.status = status
@@ -84,6 +83,15 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
     if status == Campaign.Status.ENDED:
         _campaign_close(campaign)
     return campaign
+
+
+@transaction.atomic
+def campaign_change_status(*, user, campaign: Campaign, status: str, reason: str = "") -> Campaign:
+    """The state machine, with the change written to the rule history (who, when, from what to what)."""
+    before = rule_fields(campaign)
+    updated = campaign_set_status(campaign=campaign, status=status, reason=reason)
+    rule_changes_record(campaign=updated, actor=user, target="campaign", before=before, after=rule_fields(updated))
+    return updated
 
 
 def _campaign_close(campaign: Campaign) -> None:

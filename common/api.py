@@ -2,6 +2,7 @@
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
+from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -58,3 +59,9 @@ class MoneyField(serializers.DecimalField):
         if isinstance(data, float | bool):
             self.fail("float")
         return super().to_internal_value(data)
+
+
+# The error shape in the OpenAPI schema: one component every endpoint refers to.
+ERROR = inline_serializer(
+    "Error", {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()}
+)

@@ -7,6 +7,7 @@ from common import views as common_views
 api_v1 = [
     path("", include("rebates.urls_api")),
     path("", include("packets.urls_api")),
+    path("", include("campaigns.urls_api")),
 ]
 
 urlpatterns = [

@@ -4,7 +4,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
-    inline_serializer,
 )
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -13,7 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.selectors import merchant_of
-from common.api import MoneyField
+from common.api import ERROR, MoneyField
 from common.errors import ApplicationError, NotFound
 from common.http import client_ip
 from common.idempotency import idempotent
@@ -21,10 +20,6 @@ from common.idempotency import idempotent
 from . import services
 from .models import Order, Packet
 from .selectors import order_rebates, orders_visible_to, packets_visible_to
-
-ERROR = inline_serializer(
-    "Error", {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()}
-)
 
 
 class PacketOutput(serializers.ModelSerializer):

@@ -207,3 +207,26 @@ def test_public_rules_page_shows_organiser_verification_and_rules_in_both_langua
 
 def test_draft_campaign_has_no_public_page(client):
     assert client.get(f"/campaigns/{CampaignFactory(status='draft').pk}/rules/").status_code == 404
+
+
+def test_admin_edits_are_recorded_in_the_rule_history(manager):
+    from campaigns.models import RuleChange
+
+    manager.post("/admin/campaigns/campaign/add/", campaign_form())
+    campaign = Campaign.objects.get(name="Spring")
+    rule = campaign.rebate_rule
+    data = campaign_form(
+        **{
+            "rebate_rule-INITIAL_FORMS": "1",
+            "rebate_rule-0-id": str(rule.pk),
+            "rebate_rule-0-campaign": str(campaign.pk),
+            "rebate_rule-0-holder_rate": "6.00",
+            "earn_rules-INITIAL_FORMS": "1",
+            "earn_rules-0-id": str(campaign.earn_rules.get().pk),
+            "earn_rules-0-campaign": str(campaign.pk),
+        }
+    )
+    manager.post(f"/admin/campaigns/campaign/{campaign.pk}/change/", data)
+    change = RuleChange.objects.filter(campaign=campaign, target="rebate_rule").first()
+    assert change.actor.pk == int(manager.session["_auth_user_id"])
+    assert change.changes["holder_rate"] == {"before": "5.00", "after": "6.00"}

@@ -18,7 +18,7 @@ from packets.services import packet_grant
 from tests.factories.accounts import UserFactory
 from tests.factories.campaigns import CampaignFactory, two_way_campaign
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.campaigns.urls_for_api_tests")]
+pytestmark = pytest.mark.django_db
 
 D = Decimal
 LIST = "api-campaigns"

@@ -119,8 +119,8 @@ def test_new_users_only_through_orders():
 @pytest.mark.django_db
 def test_tiered_newbie_packets_on_registration_are_5_or_10():
     campaign = CampaignFactory()
-    merchant_deposit(merchant=campaign.merchant, amount=D("100"), idempotency_key="d")
-    campaign_fund(campaign=campaign, amount=D("100"), idempotency_key="f")
+    merchant_deposit(merchant=campaign.merchant, amount=D("200"), idempotency_key="d")
+    campaign_fund(campaign=campaign, amount=D("200"), idempotency_key="f")  # 12 packets of at most 10.00
     EarnRule.objects.create(campaign=campaign, trigger="registration", packet_amount=D("5"), tiers="5.00:1, 10.00:1")
     RebateRule.objects.create(campaign=campaign)
     amounts = {packets_issue_for_event(trigger="registration", shopper=UserFactory())[0].amount for _ in range(12)}
