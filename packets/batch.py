@@ -43,7 +43,6 @@ from rebates.lock_objects import ledger_accounts_lock
 
 from . import codes
 from .errors import BudgetExhausted, PacketNotFound, PacketUnusable
-from .lock_objects import packet_lock_by_code
 from .models import Packet, PacketBatch
 
 logger = logging.getLogger(__name__)
@@ -220,14 +219,23 @@ def _row_tail(*, batch: PacketBatch, rule: EarnRule, campaign: Campaign, issued_
 
 
 def _referenced_rows_locked(*, campaign: Campaign, rule: EarnRule, batch: PacketBatch) -> None:
-    """Take, once, the locks PostgreSQL's foreign-key checks would take for every row: the rows the packets refer
-    to cannot be deleted (or their keys changed) until this transaction ends."""
+    """What PostgreSQL's deferred foreign-key checks do at commit, done once instead of once per packet: lock each
+    row the packets refer to against deletion (FOR KEY SHARE) and prove it still exists. Taken at the end, like the
+    deferred checks, so the COPY never holds a lock that orders or claims of the campaign would wait on."""
+    refs = [
+        ("campaigns_campaign", campaign.pk),
+        ("campaigns_earnrule", rule.pk),
+        ("packets_packetbatch", batch.pk),
+    ]
+    if campaign.merchant_id:
+        refs.append(("accounts_merchant", campaign.merchant_id))
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM campaigns_campaign WHERE id = %s FOR KEY SHARE", [campaign.pk])
-        cursor.execute("SELECT 1 FROM campaigns_earnrule WHERE id = %s FOR KEY SHARE", [rule.pk])
-        cursor.execute("SELECT 1 FROM packets_packetbatch WHERE id = %s FOR KEY SHARE", [batch.pk])
-        if campaign.merchant_id:
-            cursor.execute("SELECT 1 FROM accounts_merchant WHERE id = %s FOR KEY SHARE", [campaign.merchant_id])
+        for table, pk in refs:
+            cursor.execute(
+                f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [pk]
+            )  # table names are ours, not input
+            if cursor.fetchone() is None:
+                raise BatchRefused(f"{table} {pk} was deleted while the batch was written.", code="batch_stale")
 
 
 def _skip_fk_triggers_allowed() -> bool:
@@ -288,10 +296,12 @@ def _copy_packets(*, plan: Plan, tail: str, chunk_size: int, progress: Progress 
             raise RuntimeError("session_replication_role was not reset after the batch COPY")
 
 
-def _reserve(*, batch: PacketBatch, campaign: Campaign, plan: Plan) -> None:
+def _reserve(*, batch: PacketBatch, campaign: Campaign, rule: EarnRule, plan: Plan, check_references: bool) -> None:
     """Count the batch against the campaign limit and reserve its total, under the locks, at the very end."""
     budget, outstanding = campaign_budget_account(campaign), campaign_outstanding_account(campaign)
-    locked = ledger_accounts_lock([budget.pk, outstanding.pk])
+    locked = ledger_accounts_lock([budget.pk, outstanding.pk])  # accounts, then the campaign row: as orders do
+    if check_references:
+        _referenced_rows_locked(campaign=campaign, rule=rule, batch=batch)
     available = locked[budget.pk].balance
     if available < plan.total:
         raise BudgetExhausted(
@@ -330,10 +340,8 @@ def _generate(
         batch=batch, rule=rule, campaign=campaign, issued_at=now, expires_at=now + timedelta(days=batch.valid_days)
     )
     skip_fk_triggers = _skip_fk_triggers_allowed()
-    if skip_fk_triggers:
-        _referenced_rows_locked(campaign=campaign, rule=rule, batch=batch)
     _copy_packets(plan=plan, tail=tail, chunk_size=chunk_size, progress=progress, skip_fk_triggers=skip_fk_triggers)
-    _reserve(batch=batch, campaign=campaign, plan=plan)
+    _reserve(batch=batch, campaign=campaign, rule=rule, plan=plan, check_references=skip_fk_triggers)
     batch.status = PacketBatch.Status.DONE
     batch.total = plan.total
     batch.generated = plan.count
@@ -557,6 +565,11 @@ def _count_for_user(*, campaign: Campaign, user_id: int) -> bool:
         return cursor.fetchone() is not None
 
 
+def _packet_lock(code: str) -> Packet | None:
+    # OF self: lock the packet row only; the campaign row (joined for is_live) stays free for orders and claims.
+    return Packet.objects.select_for_update(of=("self",)).select_related("campaign").filter(code=code).first()
+
+
 @transaction.atomic
 def packet_claim(*, code: str, user: User, now: datetime | None = None) -> Packet:
     """Make `user` the holder of the unclaimed packet with this code. Claiming one's own packet again returns it.
@@ -565,7 +578,7 @@ def packet_claim(*, code: str, user: User, now: datetime | None = None) -> Packe
     """
     now = now or timezone.now()
     canonical = codes.normalize(code or "")
-    packet = packet_lock_by_code(canonical) if canonical else None
+    packet = _packet_lock(canonical) if canonical else None
     if packet is None:
         raise PacketNotFound("No packet has this code.")
     if packet.holder_id == user.pk:

@@ -161,6 +161,32 @@ def test_the_campaign_packet_limit_counts_the_batch_in_one_statement():
 
 
 @pytest.mark.django_db(transaction=True)
+def test_without_the_right_to_skip_fk_triggers_the_batch_is_checked_row_by_row(monkeypatch):
+    """A database role that may not set session_replication_role gets the plain COPY (every foreign key checked by
+    PostgreSQL): slower, same result."""
+    campaign = two_way_campaign(budget="1000.00")
+    monkeypatch.setattr(batches, "_skip_fk_triggers_allowed", lambda: False)
+
+    batch = generate(campaign, 30, chunk_size=7)
+
+    assert Packet.objects.filter(batch=batch).count() == 30
+    assert balances(campaign) == (Decimal("700.00"), Decimal("300.00"))
+    audit_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_fast_path_is_taken_here_and_leaves_the_session_as_it_was():
+    campaign = two_way_campaign(budget="1000.00")
+    assert batches._skip_fk_triggers_allowed()  # the test database role is a superuser
+
+    generate(campaign, 5)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('session_replication_role')")
+        assert cursor.fetchone()[0] == "origin"
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_code_collision_redoes_only_that_chunk(monkeypatch):
     campaign = two_way_campaign(budget="1000.00")
     first = generate(campaign, 3)
@@ -382,6 +408,61 @@ def test_concurrent_claims_by_one_user_never_pass_the_per_user_limit():
 
     assert sum(isinstance(r, Packet) for r in results) == 2, results
     assert Packet.objects.filter(holder=user).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_orders_of_the_campaign_do_not_wait_for_a_batch_being_written():
+    """While a batch's COPY runs, the campaign's packets are spent as usual: the batch takes its locks at the end."""
+    campaign = two_way_campaign(budget="1000.00")
+    packet = Packet.objects.get(batch=generate(campaign, 1))
+    shopper = UserFactory()
+    batches.packet_claim(code=packet.code, user=shopper)
+    paused, resume = threading.Event(), threading.Event()
+
+    def progress(done, total):
+        if done < total:
+            paused.set()
+            resume.wait(30)
+
+    def write_batch():
+        try:
+            return generate(campaign, 20, chunk_size=10, progress=progress)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=lambda: results.append(write_batch()))
+    results: list = []
+    writer.start()
+    assert paused.wait(30)  # half the batch is COPYed, its transaction open
+    spent = []
+
+    def spend():
+        try:
+            spent.append(
+                order_create(
+                    merchant=campaign.merchant,
+                    shopper=shopper,
+                    order_no="DURING-BATCH",
+                    lines=[LineInput(sku="M", name="Mango", category="fruit", quantity=1, unit_price=Decimal("60"))],
+                    gross_amount=Decimal("60"),
+                    packet_code=packet.code,
+                )
+            )
+        finally:
+            connection.close()
+
+    buyer = threading.Thread(target=spend)
+    buyer.start()
+    buyer.join(10)
+    done_while_paused = not buyer.is_alive()
+    resume.set()
+    buyer.join(30)
+    writer.join(60)
+
+    assert done_while_paused, "the order waited for the batch"
+    assert spent and spent[0].discount == Decimal("10.00")
+    assert results and Packet.objects.filter(batch=results[0]).count() == 20
+    audit_clean(outbox_grace=3600)
 
 
 @pytest.mark.django_db(transaction=True)
