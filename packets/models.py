@@ -220,3 +220,26 @@ class Refund(models.Model):
 
     def __str__(self):
         return f"{self.order} −{self.amount}"
+
+
+class CheckIn(models.Model):
+    """One daily check-in of a shopper (seed §3: issuance on daily check-in). `day` is the calendar day in
+    Asia/Shanghai; the unique (user, day) makes a double submit one check-in. `streak` counts consecutive days
+    ending with this one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_ins")
+    day = models.DateField(_("day"))
+    streak = models.PositiveIntegerField(_("streak (days)"), default=1)
+    created_at = models.DateTimeField(_("checked in at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("check-in")
+        verbose_name_plural = _("check-ins")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "day"], name="checkin_once_per_user_day"),
+            models.CheckConstraint(condition=Q(streak__gt=0), name="checkin_streak_positive"),
+        ]
+        ordering = ["-day"]
+
+    def __str__(self):
+        return f"{self.user} {self.day} ({self.streak})"
