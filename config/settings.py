@@ -159,6 +159,7 @@ CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "rebates.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "packets-expire": {"task": "packets.tasks.packets_expire_due", "schedule": 60.0},
     "campaigns-end": {"task": "campaigns.tasks.campaigns_end", "schedule": 60.0},
+    "rebates-confirm": {"task": "rebates.tasks.confirm_due_rebates", "schedule": 60.0},
 }
 
 # Money limits: any single amount above this is refused as bad input.
@@ -178,3 +179,22 @@ LOGGING = {
 if not DEBUG:
     SESSION_COOKIE_HTTPONLY = True
     X_FRAME_OPTIONS = "DENY"
+
+# WeChat Pay payouts (商家转账 to 零钱), docs/PAYOUTS.md. Empty MCHID = the WeChat channel is switched off.
+WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", "")
+WECHATPAY_APPID = os.environ.get("WECHATPAY_APPID", "")
+WECHATPAY_PRIVATE_KEY_PATH = os.environ.get("WECHATPAY_PRIVATE_KEY_PATH", "")  # merchant API key (PKCS#8 PEM)
+WECHATPAY_CERT_SERIAL_NO = os.environ.get("WECHATPAY_CERT_SERIAL_NO", "")  # serial of the merchant API certificate
+WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", "")  # decrypts notifications (AES-256-GCM)
+WECHATPAY_PUBLIC_KEY_PATH = os.environ.get("WECHATPAY_PUBLIC_KEY_PATH", "")  # WeChat Pay platform public key (PEM)
+WECHATPAY_PUBLIC_KEY_ID = os.environ.get("WECHATPAY_PUBLIC_KEY_ID", "")  # PUB_KEY_ID_…
+WECHATPAY_GATEWAY = os.environ.get("WECHATPAY_GATEWAY", "https://api.mch.weixin.qq.com")  # the fake in tests/demo
+WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")  # https://<host>/api/v1/payouts/notify/wechat/
+WECHATPAY_TRANSFER_SCENE_ID = os.environ.get("WECHATPAY_TRANSFER_SCENE_ID", "1000")  # 1000 = 现金营销
+WECHATPAY_TEST_OPENID = os.environ.get("WECHATPAY_TEST_OPENID", "")  # demo/tests only; ignored on the real gateway
+WECHATPAY_TIMEOUT_SECONDS = float(os.environ.get("WECHATPAY_TIMEOUT_SECONDS", 10))
+WECHATPAY_MIN_PAYOUT = Decimal(os.environ.get("WECHATPAY_MIN_PAYOUT", "0.10"))
+WECHATPAY_MAX_PAYOUT = Decimal(os.environ.get("WECHATPAY_MAX_PAYOUT", "200.00"))
+WECHATPAY_RETRY_BASE_SECONDS = float(os.environ.get("WECHATPAY_RETRY_BASE_SECONDS", 5))
+WECHATPAY_RETRY_MAX_SECONDS = float(os.environ.get("WECHATPAY_RETRY_MAX_SECONDS", 600))
+WECHATPAY_MAX_ATTEMPTS = int(os.environ.get("WECHATPAY_MAX_ATTEMPTS", 10))

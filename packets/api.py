@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -186,3 +188,36 @@ class PacketListApi(ListAPIView):
                 raise ApplicationError(f"Unknown status {wanted!r}.", code="invalid_filter")
             qs = qs.filter(status=wanted)
         return qs
+
+
+class OrderRefundApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount = MoneyField(min_value=Decimal("0.01"))
+        reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        order_id = serializers.IntegerField()
+        amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+        reason = serializers.CharField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="orders_refunds_create",
+        summary="Refund (part of) an order; the rebates it earned are reversed in proportion",
+        parameters=[
+            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
+        ],
+        request=InputSerializer,
+        responses={201: OutputSerializer, **{code: ERROR for code in (400, 401, 403, 404, 409, 413, 422)}},
+        examples=[OpenApiExample("Half of a 50.00 order", value={"amount": "25.00", "reason": "one item returned"})],
+    )
+    @idempotent
+    def post(self, request, order_id: int):
+        if merchant_of(request.user) is None:
+            raise ApplicationError("Only merchant staff can refund orders.", code="not_a_merchant", status=403)
+        order = get_object_or_404(orders_visible_to(request.user), pk=order_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        refund = services.order_refund(order=order, **data.validated_data)
+        return Response(self.OutputSerializer(refund).data, status=status.HTTP_201_CREATED)

@@ -27,4 +27,12 @@ class InvalidOrder(ApplicationError):
     code = "invalid_order"
 
 
+class RefundTooLarge(Unprocessable):
+    code = "refund_exceeds_order"
+
+
+class OrderAlreadyRefunded(Conflict):
+    code = "order_already_refunded"
+
+
 RULE_NOT_MET_CODES = {"packet_min_spend_not_met", "packet_category_not_allowed"}

@@ -45,13 +45,15 @@ from .errors import (
     RULE_NOT_MET_CODES,
     BudgetExhausted,
     InvalidOrder,
+    OrderAlreadyRefunded,
     OrderNumberTaken,
     PacketNotFound,
     PacketRuleNotMet,
     PacketUnusable,
+    RefundTooLarge,
 )
 from .lock_objects import packet_lock_by_code
-from .models import Order, OrderLine, Packet, Redemption
+from .models import Order, OrderLine, Packet, Redemption, Refund
 
 
 @dataclass(frozen=True)
@@ -356,6 +358,7 @@ def _redeem(
     snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
+    snapshot["hold_days"] = campaign.hold_days  # the holding period promised when the packet was spent
     legs = rebate_legs(snapshot, lines=cart, discount=discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
     reserve, pool = accounts[("reserve", campaign.pk)], accounts["pool"]
@@ -516,3 +519,73 @@ def _expire_where(condition: Q, *, chunk: int) -> int:
                 postings=postings,
             )
             expired += len(due)
+
+
+@transaction.atomic
+def order_refund(*, order: Order, amount: Decimal, reason: str = "", now: datetime | None = None) -> Refund:
+    """Refund (part of) an order: the refunded share of its rebates is reversed; a full refund gives the packet back
+    as a new packet when the campaign's policy says so. The order row lock serialises refunds of one order."""
+    from rebates.services import rebates_reverse_for_refund  # rebates builds on packets; called back here
+
+    if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
+        raise InvalidOrder("A refund amount is positive, in fen.", code="invalid_amount")
+    now = now or timezone.now()
+    order = Order.objects.select_for_update(of=("self",)).select_related("packet__campaign").get(pk=order.pk)
+    refunded_before = sum((r.amount for r in order.refunds.all()), ZERO)
+    if refunded_before >= order.gross_amount:
+        raise OrderAlreadyRefunded("This order is already fully refunded.")
+    if refunded_before + amount > order.gross_amount:
+        raise RefundTooLarge(
+            f"Refunds would total {refunded_before + amount}, more than the order's {order.gross_amount}.",
+            details={"refundable": str(order.gross_amount - refunded_before)},
+        )
+    refund = Refund.objects.create(order=order, amount=amount, reason=reason)
+    refunded_now = refunded_before + amount
+    rebates_reverse_for_refund(
+        order=order, refunded_before=refunded_before, refunded_now=refunded_now, refund_id=refund.pk
+    )
+    if refunded_now == order.gross_amount and order.packet_id:
+        _reissue_refunded_packet(order, now=now)
+    return refund
+
+
+def _reissue_refunded_packet(order: Order, *, now: datetime) -> Packet | None:
+    """The packet comes back as a new code with the same terms and expiry, when the campaign's policy says so and
+    it has not expired: the merchant returns the discount it was paid, the funder the unused part."""
+    packet = order.packet
+    campaign = packet.campaign
+    if campaign.refund_packet_policy != Campaign.RefundPolicy.REISSUE or packet.expires_at <= now:
+        return None
+    deposit = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=order.merchant_id)
+    outstanding = campaign_outstanding_account(campaign)
+    funder = _funder(packet)
+    balances = {pk: a.balance for pk, a in ledger_accounts_lock([deposit.pk, outstanding.pk, funder.pk]).items()}
+    unused = packet.amount - order.discount
+    if balances[deposit.pk] < order.discount or (unused and balances[funder.pk] < unused):
+        return None  # the money to restore it is no longer there: the packet stays spent
+    again = Packet.objects.create(
+        code=codes.new_code(),
+        campaign=campaign,
+        earn_rule_id=packet.earn_rule_id,
+        issuer_merchant_id=packet.issuer_merchant_id,
+        issuer_user_id=packet.issuer_user_id,
+        holder_id=packet.holder_id,
+        amount=packet.amount,
+        min_spend=packet.min_spend,
+        categories=packet.categories,
+        denied_categories=packet.denied_categories,
+        issued_at=now,
+        expires_at=packet.expires_at,
+        funding_account_id=packet.funding_account_id,
+        channel="refund",
+    )
+    postings = [Posting(outstanding, packet.amount), Posting(deposit, -order.discount)]
+    if unused:
+        postings.append(Posting(funder, -unused))
+    ledger_post(
+        kind="packet_reissue",
+        idempotency_key=f"order:{order.pk}:reissue",
+        reference=f"packet:{again.pk}",
+        postings=postings,
+    )
+    return again

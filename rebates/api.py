@@ -16,7 +16,20 @@ class RebateOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Rebate
-        fields = ["id", "order_id", "order_no", "role", "amount", "currency", "form", "status", "created_at"]
+        fields = [
+            "id",
+            "order_id",
+            "order_no",
+            "role",
+            "amount",
+            "currency",
+            "form",
+            "status",
+            "hold_until",
+            "held_for_review",
+            "reversed_amount",
+            "created_at",
+        ]
 
 
 class RebateListApi(ListAPIView):
@@ -56,7 +69,21 @@ class WalletApi(APIView):
     @extend_schema(
         operation_id="wallet_retrieve",
         responses={200: WalletOutput},
-        examples=[OpenApiExample("Shopper", value={"owner": "shopper", "balances": {"cash": "2.50", "points": 0}})],
+        examples=[
+            OpenApiExample(
+                "Shopper",
+                value={
+                    "owner": "shopper",
+                    "balances": {
+                        "cash": "2.50",
+                        "points": 0,
+                        "cash_pending": "0.00",
+                        "points_pending": 0,
+                        "debt": "0.00",
+                    },
+                },
+            )
+        ],
     )
     def get(self, request):
         return Response(wallet_of(request.user))

@@ -55,6 +55,45 @@ def redemption_rebate_mismatches() -> list[str]:
     return findings
 
 
+def rebate_reversals_mismatch() -> list[str]:
+    """Every reversed amount has its reversing ledger transactions: what left the beneficiary's side (pending,
+    available, debt) for a rebate equals the amount the rebate says was reversed."""
+    rows = _rows(
+        """SELECT r.id, r.reversed_amount, COALESCE(-SUM(e.amount), 0) FROM rebates_rebate r
+           LEFT JOIN rebates_ledgertransaction t ON t.reference = 'rebate:' || r.id AND t.kind = 'rebate_reverse'
+           LEFT JOIN rebates_entry e ON e.transaction_id = t.id
+           LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
+           WHERE a.id IS NULL OR a.kind IN ('shopper_cash', 'shopper_cash_pending', 'shopper_points',
+                 'shopper_points_pending', 'shopper_debt', 'merchant_marketing_credit', 'merchant_credit_pending',
+                 'merchant_debt')
+           GROUP BY r.id HAVING r.reversed_amount <> COALESCE(-SUM(e.amount), 0) ORDER BY r.id LIMIT 100"""
+    )
+    return [f"rebate {r} says {said} reversed, its reversals moved {moved}" for r, said, moved in rows]
+
+
+def pending_balances_mismatch() -> list[str]:
+    """Pending accounts hold exactly the unreversed part of their owners' pending rebates."""
+    rows = _rows(
+        """WITH owed AS (
+             SELECT COALESCE(beneficiary_user_id, 0) AS u, COALESCE(beneficiary_merchant_id, 0) AS m, currency,
+                    SUM(amount - reversed_amount) AS total
+             FROM rebates_rebate WHERE status = 'pending' GROUP BY 1, 2, 3),
+           held AS (
+             SELECT COALESCE(user_id, 0) AS u, COALESCE(merchant_id, 0) AS m, currency, SUM(balance) AS total
+             FROM rebates_ledgeraccount
+             WHERE kind IN ('shopper_cash_pending', 'shopper_points_pending', 'merchant_credit_pending')
+             GROUP BY 1, 2, 3)
+           SELECT COALESCE(o.u, h.u), COALESCE(o.m, h.m), COALESCE(o.currency, h.currency),
+                  COALESCE(o.total, 0), COALESCE(h.total, 0)
+           FROM owed o FULL JOIN held h ON o.u = h.u AND o.m = h.m AND o.currency = h.currency
+           WHERE COALESCE(o.total, 0) <> COALESCE(h.total, 0) LIMIT 100"""
+    )
+    return [
+        f"{'merchant ' + str(m) if m else 'user ' + str(u)}: pending rebates {owed} {cur}, pending accounts {held}"
+        for u, m, cur, owed, held in rows
+    ]
+
+
 def outbox_backlog(grace: timedelta) -> list[str]:
     from .models import OutboxEvent
 
@@ -69,5 +108,7 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "stored balances equal their entries": balance_mismatches(),
         "non-negative accounts are not negative": negative_balances(),
         "every redemption has exactly its rebates": redemption_rebate_mismatches(),
+        "every reversed rebate has its reversal": rebate_reversals_mismatch(),
+        "pending accounts match pending rebates": pending_balances_mismatch(),
         "every outbox event is done": outbox_backlog(outbox_grace),
     }

@@ -24,14 +24,23 @@ def wallet_of(user: User) -> dict:
         wanted = {
             "deposit": (AccountKind.MERCHANT_DEPOSIT, CNY),
             "marketing_credit": (AccountKind.MERCHANT_MARKETING_CREDIT, CNY),
+            "marketing_credit_pending": (AccountKind.MERCHANT_CREDIT_PENDING, CNY),
+            "debt": (AccountKind.MERCHANT_DEBT, CNY),
         }
         accounts = LedgerAccount.objects.filter(merchant=merchant)
     else:
-        wanted = {"cash": (AccountKind.SHOPPER_CASH, CNY), "points": (AccountKind.SHOPPER_POINTS, POINTS)}
+        wanted = {
+            "cash": (AccountKind.SHOPPER_CASH, CNY),
+            "points": (AccountKind.SHOPPER_POINTS, POINTS),
+            "cash_pending": (AccountKind.SHOPPER_CASH_PENDING, CNY),
+            "points_pending": (AccountKind.SHOPPER_POINTS_PENDING, POINTS),
+            "debt": (AccountKind.SHOPPER_DEBT, CNY),
+        }
         accounts = LedgerAccount.objects.filter(user=user)
     found = {(a.kind, a.currency): a.balance for a in accounts.filter(kind__in=[k for k, _ in wanted.values()])}
     balances = {}
     for name, (kind, currency) in wanted.items():
         value = found.get((kind, currency), ZERO)
+        value = -value if name == "debt" else value  # a debt account holds what is owed as a negative balance
         balances[name] = int(value) if currency == POINTS else f"{value:.2f}"
     return {"owner": "merchant" if merchant else "shopper", "balances": balances}

@@ -1,17 +1,28 @@
-"""Rebate computation and crediting: the worker side of a redemption."""
+"""The money side of a redemption: crediting both legs, holding them, confirming them, reversing them on refund.
 
+A rebate moves in two phases (TigerBeetle's pending transfers are the model): with a holding period it is first
+posted to the beneficiary's *pending* account — visible, not spendable — then, when the hold ends, posted on to the
+available account; a refund before that voids the pending part back to its funder. Each step is one ledger
+transaction with its own idempotency key, taken under the rebate's row lock, so each happens at most once.
+A clawback larger than the available balance leaves a debt that is netted from the beneficiary's next rebates.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
-from campaigns.selectors import campaign_reserve_account
-from common.money import POINTS
+from campaigns.selectors import campaign_budget_account, campaign_reserve_account
+from common.money import CNY, POINTS, ZERO, quantize
 from packets.models import Redemption
 
 from .ledger import Posting, ledger_account, ledger_post, platform_account
-from .models import AccountKind, Rebate
+from .lock_objects import ledger_accounts_lock
+from .models import AccountKind, LedgerAccount, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
 
 
@@ -21,9 +32,70 @@ def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
     return rebate_legs(redemption.rule_snapshot, lines=lines, discount=redemption.order.discount, at=redemption.used_at)
 
 
+@dataclass(frozen=True)
+class Pockets:
+    """Where one rebate lives: its beneficiary's available, pending and debt accounts, in its currency."""
+
+    available: LedgerAccount
+    pending: LedgerAccount
+    debt: LedgerAccount
+
+
+def _pockets(*, role: str, form: str, currency: str, user_id: int | None, merchant_id: int | None) -> Pockets:
+    if role == "issuer" and merchant_id:
+        kinds = (
+            AccountKind.MERCHANT_MARKETING_CREDIT,
+            AccountKind.MERCHANT_CREDIT_PENDING,
+            AccountKind.MERCHANT_DEBT,
+        )
+        owner = {"merchant_id": merchant_id}
+    elif form == "points":
+        kinds = (AccountKind.SHOPPER_POINTS, AccountKind.SHOPPER_POINTS_PENDING, AccountKind.SHOPPER_DEBT)
+        owner = {"user_id": user_id}
+    else:
+        kinds = (AccountKind.SHOPPER_CASH, AccountKind.SHOPPER_CASH_PENDING, AccountKind.SHOPPER_DEBT)
+        owner = {"user_id": user_id}
+    return Pockets(*(ledger_account(kind=kind, currency=currency, **owner) for kind in kinds))
+
+
+def _rebate_pockets(rebate: Rebate) -> Pockets:
+    return _pockets(
+        role=rebate.role,
+        form=rebate.form,
+        currency=rebate.currency,
+        user_id=rebate.beneficiary_user_id,
+        merchant_id=rebate.beneficiary_merchant_id,
+    )
+
+
+def _funder(campaign_id: int, funding: str) -> LedgerAccount:
+    if funding == "platform_pool":
+        return platform_account(AccountKind.PLATFORM_MARKETING_POOL)
+    return campaign_budget_account(Campaign(pk=campaign_id))
+
+
+def _lock(accounts) -> dict[int, Decimal]:
+    """Lock every account a step will touch, once, in primary-key order (no deadlocks); their balances."""
+    return {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts).items()}
+
+
+def _into_available(pockets: Pockets, units: Decimal, balances: dict[int, Decimal]) -> list[Posting]:
+    """Credit `units` to the available account, paying down any debt first."""
+    owed = -balances[pockets.debt.pk]
+    repay = min(units, owed) if owed > 0 else ZERO
+    postings = []
+    if repay:
+        postings.append(Posting(pockets.debt, repay))
+        balances[pockets.debt.pk] += repay
+    if units - repay:
+        postings.append(Posting(pockets.available, units - repay))
+    return postings
+
+
 @transaction.atomic
 def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
-    """Compute both legs from the rule snapshot taken at redemption and credit them in ONE ledger transaction.
+    """Compute both legs from the rule snapshot taken at redemption and credit them in ONE ledger transaction —
+    into pending accounts when the campaign holds rebates, else straight to the available balance.
 
     Exactly once: the redemption row lock serialises concurrent runs; a run that finds rebates already there
     does nothing; the unique (redemption, role) constraint and the ledger key stand behind that."""
@@ -35,63 +107,167 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
         return existing
 
-    packet = redemption.packet
+    packet, order = redemption.packet, redemption.order
     legs = redemption_legs(redemption)
+    hold_days = int(redemption.rule_snapshot.get("hold_days", 0))
+    hold_until = redemption.used_at + timedelta(days=hold_days) if hold_days else None
     rebates: list[Rebate] = []
     if legs:
-        reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
-        postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
+        issuer_user = packet.issuer_user_id
+        planned = []
         for leg in legs:
-            if leg.role == "issuer" and packet.issuer_user_id:
-                # A person who sent the packet (or invited the shopper) gets cash.
-                postings.append(
-                    Posting(ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=packet.issuer_user_id), leg.amount)
-                )
-            elif leg.role == "issuer":
-                postings.append(
-                    Posting(
-                        ledger_account(
-                            kind=AccountKind.MERCHANT_MARKETING_CREDIT, merchant_id=packet.issuer_merchant_id
-                        ),
-                        leg.amount,
-                    )
-                )
-            elif leg.currency == POINTS:
+            user_id = packet.holder_id if leg.role == "holder" else issuer_user
+            merchant_id = packet.issuer_merchant_id if leg.role == "issuer" and not issuer_user else None
+            pockets = _pockets(
+                role=leg.role, form=leg.form, currency=leg.currency, user_id=user_id, merchant_id=merchant_id
+            )
+            planned.append((leg, user_id, merchant_id, pockets))
+        reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
+        involved = [reserve, *(a for *_, p in planned for a in (p.available, p.pending, p.debt))]
+        if any(leg.currency == POINTS for leg in legs):
+            involved += [
+                platform_account(AccountKind.POINTS_BACKING),
+                platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS),
+            ]
+        balances = _lock(involved)
+        postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
+        for leg, _user, _merchant, pockets in planned:
+            if leg.currency == POINTS:
                 # The cash cost backs the points; the points themselves are issued from the outside world.
                 postings += [
                     Posting(platform_account(AccountKind.POINTS_BACKING), leg.amount),
                     Posting(platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS), -leg.units),
-                    Posting(
-                        ledger_account(kind=AccountKind.SHOPPER_POINTS, currency=POINTS, user_id=packet.holder_id),
-                        leg.units,
-                    ),
                 ]
-            else:
-                postings.append(
-                    Posting(ledger_account(kind=AccountKind.SHOPPER_CASH, user_id=packet.holder_id), leg.amount)
-                )
+            postings += (
+                [Posting(pockets.pending, leg.units)] if hold_until else _into_available(pockets, leg.units, balances)
+            )
         txn, _ = ledger_post(
             kind="rebate",
             idempotency_key=f"rebates:redemption:{redemption.pk}",
             reference=f"redemption:{redemption.pk}",
             postings=postings,
         )
+        now = timezone.now()
         rebates = Rebate.objects.bulk_create(
             [
                 Rebate(
                     redemption=redemption,
                     role=leg.role,
-                    beneficiary_merchant_id=(
-                        packet.issuer_merchant_id if leg.role == "issuer" and not packet.issuer_user_id else None
-                    ),
-                    beneficiary_user_id=packet.holder_id if leg.role == "holder" else (packet.issuer_user_id or None),
+                    beneficiary_user_id=None if merchant_id else user_id,
+                    beneficiary_merchant_id=merchant_id,
                     amount=leg.units,
                     currency=leg.currency,
+                    cost=leg.amount,
+                    funding=leg.funding,
                     form=leg.form,
+                    status=Rebate.Status.PENDING if hold_until else Rebate.Status.CREDITED,
+                    hold_until=hold_until,
+                    confirmed_at=None if hold_until else now,
                     ledger_transaction=txn,
                 )
-                for leg in legs
+                for leg, user_id, merchant_id, _pockets_ in planned
             ]
         )
+        # A refund that arrived before the worker: the rebates it reverses are reversed at once.
+        refunded = sum((r.amount for r in order.refunds.all()), ZERO)
+        if refunded:
+            for rebate in rebates:
+                _reverse_share(rebate, order=order, refunded_before=ZERO, refunded_now=refunded, key="credit")
     outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
     return rebates
+
+
+@transaction.atomic
+def rebate_confirm(*, rebate_id: int, now: datetime | None = None) -> bool:
+    """The hold is over: post what is still pending to the available balance. Returns whether it moved."""
+    now = now or timezone.now()
+    rebate = Rebate.objects.select_for_update().get(pk=rebate_id)
+    if rebate.status != Rebate.Status.PENDING or rebate.held_for_review or (rebate.hold_until or now) > now:
+        return False
+    remaining = rebate.amount - rebate.reversed_amount
+    pockets = _rebate_pockets(rebate)
+    balances = _lock([pockets.available, pockets.pending, pockets.debt])
+    ledger_post(
+        kind="rebate_confirm",
+        idempotency_key=f"rebate:{rebate.pk}:confirm",
+        reference=f"rebate:{rebate.pk}",
+        postings=[Posting(pockets.pending, -remaining), *_into_available(pockets, remaining, balances)],
+    )
+    Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now)
+    return True
+
+
+def rebates_confirm_due(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Beat task body: confirm every rebate whose hold has ended (not those held for review)."""
+    now = now or timezone.now()
+    due = Rebate.objects.filter(status=Rebate.Status.PENDING, held_for_review=False, hold_until__lte=now).values_list(
+        "pk", flat=True
+    )[:limit]
+    return sum(rebate_confirm(rebate_id=pk, now=now) for pk in list(due))
+
+
+def _reversed_share(total: Decimal, part: Decimal, whole: Decimal, currency: str) -> Decimal:
+    """The part of `total` a refund of `part` out of `whole` takes back — rounded by the one rule."""
+    return quantize(total * part / whole, currency) if part < whole else total
+
+
+def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_now: Decimal, key: str) -> Decimal:
+    """Take back the share of `rebate` that the refunded amount earned. Pending value is voided back to the funder;
+    credited value is clawed back from the balance, the rest becoming debt — never silently lost."""
+    gross = order.gross_amount
+    target = _reversed_share(rebate.amount, refunded_now, gross, rebate.currency)
+    units = target - rebate.reversed_amount
+    if units <= 0:
+        return ZERO
+    cost = _reversed_share(rebate.cost, refunded_now, gross, CNY) - _reversed_share(
+        rebate.cost, refunded_before, gross, CNY
+    )
+    pockets = _rebate_pockets(rebate)
+    funder = _funder(rebate.redemption.packet.campaign_id, rebate.funding)
+    if rebate.currency == POINTS:
+        backing = platform_account(AccountKind.POINTS_BACKING)
+        external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
+        balances = _lock([funder, backing, external, pockets.available, pockets.pending, pockets.debt])
+        postings = [Posting(funder, cost), Posting(backing, -cost), Posting(external, units)]
+    else:
+        balances = _lock([funder, pockets.available, pockets.pending, pockets.debt])
+        postings = [Posting(funder, units)]
+    if rebate.status == Rebate.Status.PENDING:
+        postings.append(Posting(pockets.pending, -units))
+    else:
+        taken = min(units, balances[pockets.available.pk])
+        if taken:
+            postings.append(Posting(pockets.available, -taken))
+        if units - taken:
+            postings.append(Posting(pockets.debt, -(units - taken)))
+    ledger_post(
+        kind="rebate_reverse",
+        idempotency_key=f"rebate:{rebate.pk}:reverse:{key}",
+        reference=f"rebate:{rebate.pk}",
+        postings=postings,
+    )
+    rebate.reversed_amount = target
+    if target == rebate.amount:
+        rebate.status = Rebate.Status.REVERSED
+    rebate.save(update_fields=["reversed_amount", "status"])
+    return units
+
+
+def rebates_reverse_for_refund(*, order, refunded_before: Decimal, refunded_now: Decimal, refund_id: int) -> int:
+    """Reverse, for every rebate the order's redemption earned, the share its refunds now cover. Called by the
+    refund service inside its transaction, with the order row locked. Returns how many rebates moved."""
+    redemption = getattr(order, "redemption", None) if order.packet_id else None
+    if redemption is None:
+        return 0
+    moved = 0
+    for rebate in (
+        Rebate.objects.select_for_update()
+        .filter(redemption=redemption)
+        .select_related("redemption__packet")
+        .order_by("pk")
+    ):
+        if _reverse_share(
+            rebate, order=order, refunded_before=refunded_before, refunded_now=refunded_now, key=f"refund:{refund_id}"
+        ):
+            moved += 1
+    return moved

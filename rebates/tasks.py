@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from . import outbox
-from .services import rebates_credit_for_redemption
+from .services import rebates_confirm_due, rebates_credit_for_redemption
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=30, max_retries=None)
@@ -13,3 +13,8 @@ def credit_redemption_rebates(redemption_id: int) -> int:
 @shared_task
 def outbox_sweep() -> int:
     return outbox.outbox_sweep()
+
+
+@shared_task
+def confirm_due_rebates() -> int:
+    return rebates_confirm_due()

@@ -1,16 +1,24 @@
-"""The wallet page: balances and rebate history, for a shopper (cash, points) or merchant staff (deposit, credit)."""
+"""The wallet page: balances and rebate history, for a shopper (cash, points) or merchant staff (deposit, credit);
+the order trace: the timeline of one order, its packet and its rebates."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from common.money import format_cny
 from packets import store
+from packets.models import Order
+from packets.selectors import order_rebates
 
+from .models import AccountKind, LedgerTransaction
 from .selectors import rebates_visible_to, wallet_of
 
 
@@ -23,12 +31,26 @@ def _balances(wallet: dict) -> list[dict]:
                 "label": _("Marketing credit"),
                 "display": format_cny(Decimal(b["marketing_credit"])),
             },
+            {
+                "key": "marketing_credit_pending",
+                "label": _("Marketing credit (pending)"),
+                "display": format_cny(Decimal(b["marketing_credit_pending"])),
+            },
             {"key": "deposit", "label": _("Deposit"), "display": format_cny(Decimal(b["deposit"]))},
         ]
-    return [
+    rows = [
         {"key": "cash", "label": _("Cash balance"), "display": format_cny(Decimal(b["cash"]))},
         {"key": "points", "label": _("Points"), "display": store.points_text(b["points"])},
+        {
+            "key": "cash_pending",
+            "label": _("Pending cash (not yet spendable)"),
+            "display": format_cny(Decimal(b["cash_pending"])),
+        },
+        {"key": "points_pending", "label": _("Pending points"), "display": store.points_text(b["points_pending"])},
     ]
+    if Decimal(b["debt"]) > 0:
+        rows.append({"key": "debt", "label": _("Owed from refunded orders"), "display": format_cny(Decimal(b["debt"]))})
+    return rows
 
 
 @login_required
@@ -68,3 +90,171 @@ def wallet(request):
         )
     context = {"wallet": wallet, "balances": _balances(wallet), "rows": rows, "page": page}
     return render(request, "rebates/wallet.html", context)
+
+
+# --- the order trace (customer service: "my cashback has not arrived") --------------------------------------------
+
+
+def _trace_step(kind: str, at, title: str, detail: str = "", *, state: str = "done", link: str = "") -> dict:
+    return {"kind": kind, "at": at, "title": title, "detail": detail, "state": state, "link": link}
+
+
+def _rebate_steps(rebate, order) -> list[dict]:
+    from packets.views import _rebate_label
+
+    who = _rebate_label(rebate, order)
+    amount = store.rebate_amount_text(rebate)
+    what = {"who": who, "amount": amount, "form": rebate.get_form_display()}
+    computed = _("%(who)s computed: %(amount)s (%(form)s)") % what
+    steps = []
+    if rebate.status == "credited" and not rebate.hold_until:
+        return [
+            _trace_step("credited", rebate.confirmed_at or rebate.created_at, _("%(who)s credited: %(amount)s") % what)
+        ]
+    if rebate.hold_until or rebate.status == "pending":
+        local = timezone.localtime(rebate.hold_until).strftime("%Y-%m-%d %H:%M") if rebate.hold_until else ""
+        detail = (
+            _("Held for review before it is paid.")
+            if rebate.held_for_review
+            else _("Pending until %(date)s (the holding period, e.g. the return window).") % {"date": local}
+        )
+        steps.append(_trace_step("computed", rebate.created_at, computed, detail))
+    if rebate.status == "pending":
+        steps.append(
+            _trace_step("pending", rebate.hold_until, _("%(who)s to be credited") % what, detail, state="waiting")
+        )
+    elif rebate.status == "credited":
+        steps.append(_trace_step("credited", rebate.confirmed_at, _("%(who)s credited: %(amount)s") % what))
+    if rebate.reversed_amount:
+        if not steps:
+            steps.append(_trace_step("computed", rebate.created_at, computed))
+        reversal = (
+            LedgerTransaction.objects.filter(kind="rebate_reverse", reference=f"rebate:{rebate.pk}")
+            .order_by("-created_at")
+            .first()
+        )
+        reversed_text = (
+            store.points_text(rebate.reversed_amount)
+            if rebate.currency == "POINTS"
+            else format_cny(rebate.reversed_amount)
+        )
+        steps.append(
+            _trace_step(
+                "reversed",
+                reversal.created_at if reversal else None,
+                _("%(who)s reversed: %(amount)s") % {"who": who, "amount": reversed_text},
+                _("Taken back because the order was refunded."),
+                state="reversed",
+            )
+        )
+    return steps
+
+
+@login_required
+@require_GET
+def order_trace(request, order_id: int):
+    """/orders/<id>/trace/ — everything that happened to one of the shopper's own orders, in time order: ordered →
+    packet spent → rebates reserved → rebates computed and credited (or pending until the hold ends, or reversed)
+    → packets earned. Anyone else's order is a 404."""
+    order = (
+        Order.objects.filter(pk=order_id, shopper=request.user)
+        .select_related("merchant", "packet__campaign__merchant")
+        .prefetch_related("refunds", "earned_packets__campaign")
+        .first()
+    )
+    if order is None:
+        raise Http404
+    steps = [
+        _trace_step(
+            "ordered",
+            order.created_at,
+            _("Order placed"),
+            _("%(gross)s at %(merchant)s; paid %(paid)s.")
+            % {
+                "gross": format_cny(order.gross_amount),
+                "merchant": order.merchant.name,
+                "paid": format_cny(order.amount_paid),
+            },
+            link=reverse("packets:order", args=[order.pk]),
+        )
+    ]
+    state, rebates = order_rebates(order)
+    redemption = getattr(order, "redemption", None) if order.packet_id else None
+    if redemption is not None:
+        packet = order.packet
+        steps.append(
+            _trace_step(
+                "packet_spent",
+                redemption.used_at,
+                _("Red packet spent"),
+                _("Packet %(code)s worth %(amount)s took %(discount)s off.")
+                % {"code": packet.code, "amount": format_cny(packet.amount), "discount": format_cny(order.discount)},
+            )
+        )
+        reservation = (
+            LedgerTransaction.objects.filter(kind="redemption", reference=f"redemption:{redemption.pk}")
+            .prefetch_related("entries__account")
+            .first()
+        )
+        if reservation is not None:
+            reserved = sum(
+                (e.amount for e in reservation.entries.all() if e.account.kind == AccountKind.REBATE_RESERVE),
+                Decimal("0.00"),
+            )
+            steps.append(
+                _trace_step(
+                    "reserved",
+                    reservation.created_at,
+                    _("Rebates reserved"),
+                    _("%(amount)s set aside from the campaign's budget for the rebates.")
+                    % {"amount": format_cny(reserved)}
+                    if reserved
+                    else _("This campaign's rule pays no rebate on this order."),
+                )
+            )
+        if state == "computing":
+            steps.append(
+                _trace_step(
+                    "computing",
+                    None,
+                    _("Rebates being calculated"),
+                    _("This usually takes a few seconds."),
+                    state="waiting",
+                )
+            )
+        elif not rebates:
+            steps.append(_trace_step("computed", None, _("No rebate is due on this order.")))
+        for rebate in rebates:
+            steps.extend(_rebate_steps(rebate, order))
+    for refund in order.refunds.all():
+        steps.append(
+            _trace_step(
+                "refund",
+                refund.created_at,
+                _("Refund of %(amount)s") % {"amount": format_cny(refund.amount)},
+                refund.reason,
+                state="reversed",
+            )
+        )
+    now = timezone.now()
+    for packet in order.earned_packets.all():
+        view = store.PacketView(packet, now)
+        steps.append(
+            _trace_step(
+                "earned",
+                packet.issued_at,
+                _("Red packet earned: %(amount)s") % {"amount": view.amount_display},
+                f"{packet.campaign.name} · {view.min_spend_display}",
+                link=reverse("packets:my_packets"),
+            )
+        )
+    # Done steps in time order; what is still to come last, in the order it will happen.
+    far = timezone.now() + timedelta(days=36500)
+    steps.sort(key=lambda s: (s["state"] == "waiting", s["at"] or far))
+    context = {
+        "order": order,
+        "steps": steps,
+        "state": state,
+        "campaigns": [order.packet.campaign] if order.packet_id else [],
+    }
+    return render(request, "rebates/trace.html", context)

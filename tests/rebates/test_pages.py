@@ -59,6 +59,8 @@ def test_wallet_shows_cash_and_points_balances(shopper_client, shopper):
     assert [(b["key"], b["display"]) for b in response.context["balances"]] == [
         ("cash", "¥2.50"),
         ("points", "300 points"),
+        ("cash_pending", "¥0.00"),
+        ("points_pending", "0 points"),
     ]
     html = response.content.decode()
     assert '<p class="amount amount--big mb-0" data-balance="cash">¥2.50</p>' in html
