@@ -1,13 +1,73 @@
+from datetime import timedelta
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 
+from accounts.selectors import merchant_of
+from common.money import format_cny
 from config.celery import app as celery_app
 
 
 def home(request):
-    return render(request, "home.html")
+    """The home dashboard: running campaigns with their organisers and rules; for a signed-in shopper also the
+    wallet summary and the packets that expire within three days."""
+    now = timezone.now()
+    context = {"campaigns": _live_campaigns(now)}
+    user = request.user
+    if user.is_authenticated and merchant_of(user) is None:
+        context.update(_shopper_summary(user, now))
+    return render(request, "home.html", context)
+
+
+def _live_campaigns(now, limit: int = 6):
+    from campaigns.models import Campaign
+
+    return list(
+        Campaign.objects.filter(status=Campaign.Status.ACTIVE, starts_at__lte=now, ends_at__gt=now)
+        .select_related("merchant")
+        .order_by("ends_at", "pk")[:limit]
+    )
+
+
+EXPIRING_WITHIN = timedelta(days=3)
+
+
+def _shopper_summary(user, now) -> dict:
+    from packets import store
+    from packets.models import Packet
+    from rebates.models import AccountKind, LedgerAccount
+
+    kinds = {
+        AccountKind.SHOPPER_CASH: "cash",
+        AccountKind.SHOPPER_POINTS: "points",
+        AccountKind.SHOPPER_CASH_PENDING: "cash_pending",
+        AccountKind.SHOPPER_POINTS_PENDING: "points_pending",
+    }
+    balances = dict.fromkeys(kinds.values(), Decimal("0.00"))
+    for kind, balance in LedgerAccount.objects.filter(user=user, kind__in=list(kinds)).values_list("kind", "balance"):
+        balances[kinds[kind]] += balance
+    expiring = (
+        Packet.objects.filter(
+            holder=user, status=Packet.Status.ISSUED, expires_at__gt=now, expires_at__lte=now + EXPIRING_WITHIN
+        )
+        .select_related("campaign")
+        .order_by("expires_at", "pk")
+    )
+    return {
+        "wallet": {
+            "cash": format_cny(balances["cash"]),
+            "points": store.points_text(balances["points"]),
+            "pending_cash": format_cny(balances["cash_pending"]),
+            "pending_points": store.points_text(balances["points_pending"]) if balances["points_pending"] else "",
+            "computing": store.pending_redemptions(user).count(),
+        },
+        "expiring": [store.PacketView(p, now) for p in expiring[:6]],
+        "valid_packets": Packet.objects.filter(holder=user, status=Packet.Status.ISSUED, expires_at__gt=now).count(),
+    }
 
 
 def healthz(request):
