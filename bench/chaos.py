@@ -28,6 +28,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -46,6 +47,20 @@ sys.path.insert(0, str(ROOT))
 
 from bench import common as bc  # noqa: E402
 
+# The alternative sweeper: one process that sweeps, sleeps and sweeps again (never two sweeps at once).
+SWEEP_LOOP = [
+    bc.PYTHON,
+    "manage.py",
+    "shell",
+    "-c",
+    "import time\n"
+    "from django.conf import settings\n"
+    "from rebates.outbox import outbox_sweep\n"
+    "while True:\n"
+    "    t = time.monotonic(); n = outbox_sweep()\n"
+    "    print(f'swept {n} in {time.monotonic() - t:.2f}s', flush=True)\n"
+    "    time.sleep(settings.OUTBOX_SWEEP_SECONDS)\n",
+]
 CHAOS_SETTINGS = {"OUTBOX_REPUBLISH_AFTER_SECONDS": "3", "OUTBOX_SWEEP_SECONDS": "2", "CELERY_VISIBILITY_TIMEOUT": "10"}
 
 
@@ -71,8 +86,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     p.add_argument("--outage-at", type=float, default=15.0, help="broker goes down this far into the load (15 s)")
     p.add_argument("--outage", type=float, default=20.0, help="broker outage length (default 20 s)")
-    p.add_argument("--drain-timeout", type=float, default=120.0, help="wait this long for the outbox (default 120)")
+    p.add_argument("--drain-timeout", type=float, default=300.0, help="wait this long for the outbox (default 300)")
     p.add_argument("--retries", type=int, default=30, help="retries of one failed request, same key (default 30)")
+    p.add_argument(
+        "--sweeper",
+        choices=["beat", "loop"],
+        default="beat",
+        help="beat (default, as deployed): Celery beat sends rebates.tasks.outbox_sweep to the worker's queue every "
+        "OUTBOX_SWEEP_SECONDS; loop: a separate `manage.py shell` process calls rebates.outbox.outbox_sweep() "
+        "itself every OUTBOX_SWEEP_SECONDS, independent of the worker and its queue",
+    )
     p.add_argument("--json", type=Path, help="also write the summary here as JSON")
     args = p.parse_args(argv)
     if not args.packets:
@@ -305,18 +328,21 @@ def main(argv=None) -> int:
         )
         t_worker = time.monotonic()
         restart_worker(children, queue, env)
-        children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
+        if args.sweeper == "beat":
+            children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
+        else:
+            children.start("sweeper", SWEEP_LOOP, env)
         bc.wait_for_log(children, "worker", "ready.")
         startup = time.monotonic() - t_worker
         bc.wait_http(port, children=children)
-        bc.say(f"gunicorn on 127.0.0.1:{port}; worker ready in {startup:.1f} s; beat sweeping every 2 s")
+        bc.say(f"gunicorn on 127.0.0.1:{port}; worker ready in {startup:.1f} s; sweeper ({args.sweeper}) every 2 s")
 
         feed = bc.PacketFeed(seeded.packets)
         load = Load(port, seeded.token, feed, args)
         bc.say(
             f"chaos: {args.clients} clients pacing {args.redemptions / args.duration:.0f} orders/s; worker SIGKILL "
             f"every {args.kill_every:g} s ({args.kill_clock} clock); broker down from +{args.outage_at:g} s for "
-            f"{args.outage:g} s"
+            f"{args.outage:g} s; sweeper: {args.sweeper}"
         )
         t0 = time.monotonic()
         load.start()
@@ -372,6 +398,14 @@ def main(argv=None) -> int:
         worker_log = children.logs["worker"].read_text(errors="replace")
     received = worker_log.count("] received")
     succeeded = worker_log.count("] succeeded in")
+    sweeps = [
+        (float(seconds), int(count))
+        for seconds, count in re.findall(r"tasks\.outbox_sweep\[[^\]]*\] succeeded in ([\d.]+)s: (\d+)", worker_log)
+    ]
+    if "sweeper" in children.logs:
+        sweeper_log = children.logs["sweeper"].read_text(errors="replace")
+        sweeps = [(float(t), int(n)) for n, t in re.findall(r"swept (\d+) in ([\d.]+)s", sweeper_log)]
+    credits = len(re.findall(r"tasks\.credit_redemption_rebates\[[^\]]*\] succeeded in", worker_log))
 
     # ----------------------------------------------------------------------------------------------- checks
     from rebates.models import OutboxEvent
@@ -425,6 +459,10 @@ def main(argv=None) -> int:
             "worker_startup_p50_s": round(bc.percentile(killer.startups, 50), 2),
             "tasks_received": received,
             "tasks_succeeded": succeeded,
+            "credit_tasks_succeeded": credits,
+            "sweeps": len(sweeps),
+            "sweep_seconds_mean": round(sum(t for t, _ in sweeps) / len(sweeps), 2) if sweeps else None,
+            "sweep_republished_total": sum(n for _, n in sweeps),
             "outage_seconds": round((outage_end - outage_start) if outage_start and outage_end else 0.0, 1),
             "outbox_pending_when_chaos_ended": pending_at_end,
             "redemptions_rebated_when_chaos_ended": redemptions - len(rebated_during_chaos),
@@ -457,8 +495,14 @@ def main(argv=None) -> int:
     )
     print(
         f"  worker tasks            {received} received, {succeeded} succeeded (the difference died with a worker "
-        "or was a duplicate still queued)"
+        f"or was still queued); {credits} rebate tasks succeeded for {redemptions} redemptions"
     )
+    if sweeps:
+        print(
+            f"  sweeper ({args.sweeper})          {len(sweeps)} sweeps, mean {summary['sweep_seconds_mean']} s "
+            f"each (max {max(t for t, _ in sweeps):.1f} s), re-publishing {summary['sweep_republished_total']} "
+            f"events in all (max {max(n for _, n in sweeps)} in one sweep)"
+        )
     print(f"  broker outage           {summary['outage_seconds']:.1f} s (redis-server stopped, restarted empty)")
     print(
         f"  when the chaos ended    {summary['redemptions_rebated_when_chaos_ended']} of {redemptions} redemptions "
