@@ -359,3 +359,306 @@ class RuleChange(models.Model):
     class Meta:
         ordering = ["-at", "-pk"]
         verbose_name = _("rule change")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Programs (campaigns/programs.py): referral rebates (雙倍返利), milestone "reverse" rebates (紅包反向系統) and
+# new-product trial feedback rewards (新品試用). Every money move of theirs goes through rebates.ledger.ledger_post.
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+class ReferralProgram(models.Model):
+    """雙倍返利: an inviter earns a % of what each invitee spends in the first days after signing up, multiplied by
+    the campaign's multiplier window covering the order (seed: invitee spends 10.00 → 1.00, in a ×2 window 2.00)."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="referral_program")
+    inviter_rate = models.DecimalField(_("inviter rate %"), **RATE)
+    window_days = models.PositiveIntegerField(
+        _("window (days after the invitee's sign-up)"),
+        default=30,
+        help_text=_("Orders the invitee places within this many days of signing up earn the inviter a rebate."),
+    )
+
+    class Meta:
+        verbose_name = _("referral program")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(inviter_rate__gt=0, inviter_rate__lte=100), name="referral_program_rate_range"
+            ),
+            models.CheckConstraint(condition=Q(window_days__gt=0), name="referral_program_window_positive"),
+        ]
+
+    def __str__(self):
+        return f"{self.inviter_rate}% for {self.window_days} days"
+
+    def clean(self):
+        errors = {}
+        if self.inviter_rate is not None and not (0 < self.inviter_rate <= 100):
+            errors["inviter_rate"] = _("A rate must be above 0 and at most 100 %.")
+        if self.window_days is not None and self.window_days <= 0:
+            errors["window_days"] = _("The window must be at least one day.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ReferralReward(models.Model):
+    """What one invitee's order earned the inviter. One per order (the order has one shopper, who has one inviter)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("held (reserved from the budget until the holding period ends)")
+        CREDITED = "credited", _("credited")
+        UNFUNDED = "unfunded", _("not paid: the campaign budget could not cover it")
+
+    program = models.ForeignKey(ReferralProgram, on_delete=models.PROTECT, related_name="rewards")
+    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="referral_reward")
+    inviter = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="referral_rewards")
+    invitee = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    base = models.DecimalField(_("order gross"), **MONEY)
+    rate = models.DecimalField(_("rate %"), **RATE)
+    factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    ledger_transaction = models.ForeignKey(
+        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("referral reward")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="referral_reward_positive"),
+            models.CheckConstraint(condition=~Q(inviter=models.F("invitee")), name="referral_reward_not_self"),
+        ]
+        indexes = [models.Index(fields=["status", "hold_until"], name="referral_reward_due")]
+
+    def __str__(self):
+        return f"{self.amount} → {self.inviter_id} for order {self.order_id}"
+
+
+class MilestoneProgram(models.Model):
+    """紅包反向系統: a course platform's campaign pays the teacher a % of a student's tuition once the student has
+    completed the required lessons and passed the assessment, before the enrolment's deadline."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="milestone_program")
+    teacher_rate = models.DecimalField(_("teacher rate % of tuition"), **RATE)
+
+    class Meta:
+        verbose_name = _("milestone program")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(teacher_rate__gt=0, teacher_rate__lte=100), name="milestone_program_rate_range"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.teacher_rate}% of tuition"
+
+    def clean(self):
+        if self.teacher_rate is not None and not (0 < self.teacher_rate <= 100):
+            raise ValidationError({"teacher_rate": _("A rate must be above 0 and at most 100 %.")})
+        campaign = getattr(self, "campaign", None)
+        if campaign is not None and campaign.merchant_id is None:
+            raise ValidationError(_("A milestone program belongs to a course platform: choose a merchant campaign."))
+
+
+class Enrolment(models.Model):
+    """A student's enrolment with a teacher, reported by the course platform. Its reward (rate × tuition, fixed at
+    enrolment) is reserved from the campaign budget at once, paid to the teacher on the milestone, or released
+    back when the deadline passes."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("pending")
+        PAID = "paid", _("paid")
+        EXPIRED = "expired", _("expired")
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="enrolments")
+    teacher = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="taught_enrolments")
+    student = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="enrolments")
+    external_id = models.CharField(_("course platform's id"), max_length=100)
+    tuition = models.DecimalField(_("tuition"), **MONEY)
+    lessons_required = models.PositiveIntegerField(_("lessons required"))
+    lessons_completed = models.PositiveIntegerField(_("lessons completed"), default=0)
+    assessment_passed = models.BooleanField(_("assessment passed"), default=False)
+    deadline = models.DateTimeField(_("deadline"))
+    rate = models.DecimalField(_("teacher rate %"), **RATE)
+    reward = models.DecimalField(_("teacher reward"), **MONEY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("enrolment")
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "external_id"], name="enrolment_external_id_unique"),
+            models.CheckConstraint(condition=~Q(teacher=models.F("student")), name="enrolment_teacher_not_student"),
+            models.CheckConstraint(condition=Q(tuition__gt=0), name="enrolment_tuition_positive"),
+            models.CheckConstraint(condition=Q(lessons_required__gt=0), name="enrolment_lessons_positive"),
+            models.CheckConstraint(condition=Q(reward__gt=0), name="enrolment_reward_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["deadline"], condition=Q(status="pending"), name="enrolment_pending_deadline"),
+        ]
+
+    def __str__(self):
+        return f"{self.external_id} ({self.status})"
+
+    @property
+    def milestone_met(self) -> bool:
+        return self.lessons_completed >= self.lessons_required and self.assessment_passed
+
+
+class MilestoneAttestation(models.Model):
+    """One progress report from the course platform. Its event id is unique per course platform (merchant): a
+    replay gets the stored reply; the same id with another payload is refused."""
+
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="+")
+    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="attestations")
+    event_id = models.CharField(max_length=100)
+    lessons_completed = models.PositiveIntegerField()
+    assessment_passed = models.BooleanField()
+    reply = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("milestone attestation")
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "event_id"], name="milestone_attestation_event_unique")
+        ]
+
+
+class TrialProgram(models.Model):
+    """新品試用: a packet of this campaign buys a trial size; the shopper's feedback earns points scaled by its grade;
+    the merchant earns a marketing-fee rebate on full-size purchases the trial drove, within the window."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="trial_program")
+    trial_skus = ArrayField(models.CharField(max_length=64), blank=True, default=list, verbose_name=_("trial SKUs"))
+    trial_category = models.CharField(_("trial category"), max_length=50, blank=True)
+    full_skus = ArrayField(models.CharField(max_length=64), blank=True, default=list, verbose_name=_("full-size SKUs"))
+    full_category = models.CharField(_("full-size category"), max_length=50, blank=True)
+    reward_a = models.DecimalField(_("reward for grade A (CNY of points)"), default=Decimal("5.00"), **MONEY)
+    reward_b = models.DecimalField(_("reward for grade B (CNY of points)"), default=Decimal("2.00"), **MONEY)
+    reward_c = models.DecimalField(_("reward for grade C (CNY of points)"), default=Decimal("0.00"), **MONEY)
+    points_per_cny = models.PositiveIntegerField(_("points per CNY"), default=100)
+    auto_grade = models.BooleanField(
+        _("grade feedback by the scoring rule on submission"),
+        default=False,
+        help_text=_("Off: a reviewer grades each feedback in admin."),
+    )
+    attribution_days = models.PositiveIntegerField(_("attribution window (days after the trial order)"), default=30)
+    merchant_fee_rate = models.DecimalField(_("merchant marketing-fee rate % on full-size purchases"), **RATE)
+
+    class Meta:
+        verbose_name = _("trial program")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(reward_a__gte=0, reward_b__gte=0, reward_c__gte=0), name="trial_program_rewards_non_neg"
+            ),
+            models.CheckConstraint(
+                condition=Q(merchant_fee_rate__gte=0, merchant_fee_rate__lte=100), name="trial_program_fee_range"
+            ),
+            models.CheckConstraint(condition=Q(points_per_cny__gt=0), name="trial_program_points_positive"),
+            models.CheckConstraint(condition=Q(attribution_days__gt=0), name="trial_program_window_positive"),
+        ]
+
+    def __str__(self):
+        return f"trial of {', '.join(self.trial_skus) or self.trial_category}"
+
+    def clean(self):
+        errors = {}
+        if not self.trial_skus and not self.trial_category:
+            errors["trial_skus"] = _("Name the trial items: SKUs or a category.")
+        if not self.full_skus and not self.full_category:
+            errors["full_skus"] = _("Name the full-size items: SKUs or a category.")
+        for field in ("reward_a", "reward_b", "reward_c"):
+            value = getattr(self, field)
+            if value is not None and value < 0:
+                errors[field] = _("Amounts cannot be negative.")
+        if self.merchant_fee_rate is not None and not (0 <= self.merchant_fee_rate <= 100):
+            errors["merchant_fee_rate"] = _("A rate must be between 0 and 100 %.")
+        campaign = getattr(self, "campaign", None)
+        if campaign is not None and campaign.merchant_id is None:
+            errors["campaign"] = _("A trial program belongs to the merchant whose product is tried.")
+        if errors:
+            raise ValidationError(errors)
+
+    def is_trial_line(self, sku: str, category: str) -> bool:
+        return sku in self.trial_skus or (bool(self.trial_category) and category == self.trial_category)
+
+    def is_full_size_line(self, sku: str, category: str) -> bool:
+        if self.is_trial_line(sku, category):
+            return False
+        return sku in self.full_skus or (bool(self.full_category) and category == self.full_category)
+
+    def reward_for(self, grade: str) -> Decimal:
+        return {"A": self.reward_a, "B": self.reward_b, "C": self.reward_c}[grade]
+
+
+class Feedback(models.Model):
+    """A shopper's feedback on a trial order: one per order, graded once, rewarded once."""
+
+    class Grade(models.TextChoices):
+        A = "A", _("A — detailed and useful")
+        B = "B", _("B — some substance")
+        C = "C", _("C — too short to use")
+
+    class GradedBy(models.TextChoices):
+        REVIEWER = "reviewer", _("reviewer")
+        RULE = "rule", _("scoring rule")
+
+    program = models.ForeignKey(TrialProgram, on_delete=models.PROTECT, related_name="feedback")
+    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="trial_feedback")
+    shopper = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="trial_feedback")
+    text = models.TextField(_("feedback"), max_length=4000)
+    rating = models.PositiveSmallIntegerField(_("rating (1–5)"))
+    grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, blank=True)
+    graded_by = models.CharField(max_length=16, choices=GradedBy.choices, blank=True)
+    reviewer = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    graded_at = models.DateTimeField(null=True, blank=True)
+    reward_cost = models.DecimalField(_("reward (CNY)"), default=Decimal("0.00"), **MONEY)
+    reward_points = models.PositiveIntegerField(_("reward (points)"), default=0)
+    ledger_transaction = models.ForeignKey(
+        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("trial feedback")
+        verbose_name_plural = _("trial feedback")
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__gte=1, rating__lte=5), name="feedback_rating_range"),
+            models.CheckConstraint(condition=Q(grade="") | Q(graded_at__isnull=False), name="feedback_graded_has_time"),
+        ]
+
+    def __str__(self):
+        return f"feedback on order {self.order_id} ({self.grade or 'ungraded'})"
+
+
+class TrialAttribution(models.Model):
+    """The marketing-fee rebate a full-size purchase earned the merchant whose trial drove it. One per order."""
+
+    class Status(models.TextChoices):
+        CREDITED = "credited", _("credited")
+        UNFUNDED = "unfunded", _("not paid: the platform marketing pool could not cover it")
+
+    program = models.ForeignKey(TrialProgram, on_delete=models.PROTECT, related_name="attributions")
+    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="trial_attribution")
+    trial_order = models.ForeignKey("packets.Order", on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="trial_attributions")
+    base = models.DecimalField(_("full-size amount"), **MONEY)
+    rate = models.DecimalField(_("rate %"), **RATE)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    ledger_transaction = models.ForeignKey(
+        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("trial attribution")
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="trial_attribution_positive")]
+
+    def __str__(self):
+        return f"{self.amount} → merchant {self.merchant_id} for order {self.order_id}"
