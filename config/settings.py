@@ -165,6 +165,8 @@ CELERY_BEAT_SCHEDULE = {
 # Money limits: any single amount above this is refused as bad input.
 MAX_ORDER_AMOUNT = Decimal(os.environ.get("MAX_ORDER_AMOUNT", "1000000.00"))
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# Platform points are spendable at checkout at this rate (100 points = ¥1.00, so one point is one fen).
+POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries we trust (0 = use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", 0))

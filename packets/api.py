@@ -64,6 +64,8 @@ class OrderOutput(serializers.ModelSerializer):
             "gross_amount",
             "packet_code",
             "discount",
+            "points_used",
+            "points_discount",
             "amount_paid",
             "channel",
             "created_at",
@@ -102,6 +104,9 @@ class OrderCreateApi(APIView):
         lines = LineInput(many=True, allow_empty=False, max_length=200)
         ip = serializers.IPAddressField(required=False, allow_null=True)
         device_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+        points = serializers.IntegerField(min_value=0, required=False, default=0, help_text="Points to pay with")
+        province = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+        city = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
 
     @extend_schema(
         operation_id="orders_create",
@@ -157,6 +162,9 @@ class OrderCreateApi(APIView):
             channel=Order.Channel.API,
             ip=body.get("ip") or client_ip(request),
             device_fingerprint=body.get("device_id") or None,
+            points=body["points"],
+            province=body["province"],
+            city=body["city"],
         )
         order = orders_visible_to(request.user).get(pk=order.pk)
         return Response(OrderOutput(order).data, status=status.HTTP_201_CREATED)

@@ -27,6 +27,10 @@ class InvalidOrder(ApplicationError):
     code = "invalid_order"
 
 
+class PointsRefused(Conflict):
+    code = "insufficient_points"
+
+
 class RefundTooLarge(Unprocessable):
     code = "refund_exceeds_order"
 

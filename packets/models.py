@@ -79,6 +79,8 @@ class Order(models.Model):
     gross_amount = models.DecimalField(_("gross amount"), **MONEY)
     packet = models.ForeignKey(Packet, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     discount = models.DecimalField(_("discount"), **MONEY)
+    points_used = models.PositiveIntegerField(_("points used"), default=0)
+    points_discount = models.DecimalField(_("paid with points"), default=0, **MONEY)
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     province = models.CharField(_("province"), max_length=32, blank=True)
@@ -94,9 +96,12 @@ class Order(models.Model):
             models.UniqueConstraint(fields=["merchant", "order_no"], name="order_no_unique_per_merchant"),
             models.CheckConstraint(condition=Q(gross_amount__gt=0), name="order_gross_positive"),
             models.CheckConstraint(
-                condition=Q(amount_paid=models.F("gross_amount") - models.F("discount")), name="order_paid_adds_up"
+                condition=Q(amount_paid=models.F("gross_amount") - models.F("discount") - models.F("points_discount")),
+                name="order_paid_adds_up",
             ),
-            models.CheckConstraint(condition=Q(discount__gte=0, amount_paid__gte=0), name="order_non_negative"),
+            models.CheckConstraint(
+                condition=Q(discount__gte=0, points_discount__gte=0, amount_paid__gte=0), name="order_non_negative"
+            ),
         ]
 
     def __str__(self):

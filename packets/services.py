@@ -34,7 +34,8 @@ from campaigns.selectors import (
     rebate_spec,
 )
 from campaigns.services import campaign_count_issuance, campaign_pause_budget_exhausted
-from common.money import CNY, ZERO
+from common.money import CNY, POINTS, ZERO
+from rebates.errors import InsufficientFunds
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent
@@ -50,6 +51,7 @@ from .errors import (
     PacketNotFound,
     PacketRuleNotMet,
     PacketUnusable,
+    PointsRefused,
     RefundTooLarge,
 )
 from .lock_objects import packet_lock_by_code
@@ -138,6 +140,7 @@ def order_create(
     device_fingerprint: str | None = None,
     province: str = "",
     city: str = "",
+    points: int = 0,
     now: datetime | None = None,
 ) -> Order:
     """Record an order; spend its packet (if any) and reserve that packet's rebates; issue any packet it earns.
@@ -151,6 +154,7 @@ def order_create(
     packet, discount = (None, ZERO)
     if packet_code:
         packet, discount = _take_packet(code=packet_code, shopper=shopper, lines=lines, now=now)
+    points_discount = _points_value(points, payable=gross_amount - discount)
 
     order = Order.objects.create(
         merchant=merchant,
@@ -159,7 +163,9 @@ def order_create(
         gross_amount=gross_amount,
         packet=packet,
         discount=discount,
-        amount_paid=gross_amount - discount,
+        points_used=points,
+        points_discount=points_discount,
+        amount_paid=gross_amount - discount - points_discount,
         channel=channel,
         province=province,
         city=city,
@@ -228,6 +234,8 @@ def order_create(
             available=available,
             now=now,
         )
+    if points:
+        _pay_with_points(order)
     for campaign, rule, amount in earned:
         _issue_counted(
             campaign=campaign,
@@ -240,6 +248,47 @@ def order_create(
             now=now,
         )
     return order
+
+
+def _points_value(points: int, *, payable: Decimal) -> Decimal:
+    """What `points` are worth at checkout, refusing fractions of a fen and more than is left to pay."""
+    if points < 0:
+        raise InvalidOrder("Points cannot be negative.", code="invalid_points")
+    if not points:
+        return ZERO
+    value = Decimal(points) / settings.POINTS_PER_CNY
+    if value != value.quantize(Decimal("0.01")):
+        raise InvalidOrder(
+            f"Points are spent in steps worth one fen ({settings.POINTS_PER_CNY // 100} points).", code="invalid_points"
+        )
+    if value > payable:
+        raise InvalidOrder("The points are worth more than is left to pay.", code="points_exceed_amount")
+    return value.quantize(Decimal("0.01"))
+
+
+def _pay_with_points(order: Order) -> None:
+    """The shopper's points leave their account; the cash that backs them goes to the merchant, who gave the goods."""
+    points = ledger_account(kind=AccountKind.SHOPPER_POINTS, currency=POINTS, user_id=order.shopper_id)
+    postings = [
+        Posting(points, -Decimal(order.points_used)),
+        Posting(platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS), Decimal(order.points_used)),
+        Posting(platform_account(AccountKind.POINTS_BACKING), -order.points_discount),
+        Posting(
+            ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=order.merchant_id), order.points_discount
+        ),
+    ]
+    try:
+        ledger_post(
+            kind="points_payment",
+            idempotency_key=f"order:{order.pk}:points",
+            reference=f"order:{order.pk}",
+            postings=postings,
+        )
+    except InsufficientFunds as exc:
+        code = "insufficient_points" if exc.account_id == points.pk else "points_unavailable"
+        raise PointsRefused(
+            "Not enough points." if code == "insufficient_points" else "Points cannot be used now.", code=code
+        ) from exc
 
 
 def _draw() -> float:
@@ -359,7 +408,7 @@ def _redeem(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
     snapshot["hold_days"] = campaign.hold_days  # the holding period promised when the packet was spent
-    legs = rebate_legs(snapshot, lines=cart, discount=discount, at=now)
+    legs = rebate_legs(snapshot, lines=cart, discount=discount + order.points_discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
     reserve, pool = accounts[("reserve", campaign.pk)], accounts["pool"]
     postings = [

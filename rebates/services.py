@@ -29,7 +29,10 @@ from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
 def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
     """The legs a redemption pays, recomputed from what it recorded: its items, discount, time and rule snapshot."""
     lines = [CartLine(i["category"], i["quantity"], Decimal(i["unit_price"])) for i in redemption.items]
-    return rebate_legs(redemption.rule_snapshot, lines=lines, discount=redemption.order.discount, at=redemption.used_at)
+    order = redemption.order
+    return rebate_legs(
+        redemption.rule_snapshot, lines=lines, discount=order.discount + order.points_discount, at=redemption.used_at
+    )
 
 
 @dataclass(frozen=True)
