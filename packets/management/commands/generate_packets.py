@@ -86,7 +86,7 @@ class Command(BaseCommand):
                 tiers=tiers,
                 valid_days=valid_days,
                 chunk_size=chunk_size,
-                progress=None if no_progress else ProgressBar(self.stderr._out),
+                progress=None if no_progress else ProgressBar(getattr(self.stderr, "_out", self.stderr)),
             )
         except ApplicationError as exc:
             raise CommandError(f"Refused ({exc.code}): {exc.message} Nothing was written.") from exc
