@@ -1,7 +1,6 @@
 """The wallet page: balances and rebate history, for a shopper (cash, points) or merchant staff (deposit, credit);
 the order trace: the timeline of one order, its packet and its rebates."""
 
-from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib.auth.decorators import login_required
@@ -99,63 +98,62 @@ def _trace_step(kind: str, at, title: str, detail: str = "", *, state: str = "do
     return {"kind": kind, "at": at, "title": title, "detail": detail, "state": state, "link": link}
 
 
-def _rebate_steps(rebate, order) -> list[dict]:
+def _rebate_steps(rebate, order) -> tuple[list[dict], list[dict]]:
+    """One rebate's steps: (computed / credited / pending until the hold ends, its reversal if refunded)."""
     from packets.views import _rebate_label
 
     who = _rebate_label(rebate, order)
-    amount = store.rebate_amount_text(rebate)
-    what = {"who": who, "amount": amount, "form": rebate.get_form_display()}
-    computed = _("%(who)s computed: %(amount)s (%(form)s)") % what
+    what = {"who": who, "amount": store.rebate_amount_text(rebate), "form": rebate.get_form_display()}
+    credited = _("%(who)s credited: %(amount)s") % what
     steps = []
-    if rebate.status == "credited" and not rebate.hold_until:
-        return [
-            _trace_step("credited", rebate.confirmed_at or rebate.created_at, _("%(who)s credited: %(amount)s") % what)
-        ]
-    if rebate.hold_until or rebate.status == "pending":
+    held = rebate.hold_until is not None or rebate.held_for_review
+    if held:
         local = timezone.localtime(rebate.hold_until).strftime("%Y-%m-%d %H:%M") if rebate.hold_until else ""
         detail = (
             _("Held for review before it is paid.")
             if rebate.held_for_review
             else _("Pending until %(date)s (the holding period, e.g. the return window).") % {"date": local}
         )
-        steps.append(_trace_step("computed", rebate.created_at, computed, detail))
-    if rebate.status == "pending":
         steps.append(
-            _trace_step("pending", rebate.hold_until, _("%(who)s to be credited") % what, detail, state="waiting")
+            _trace_step("computed", rebate.created_at, _("%(who)s computed: %(amount)s (%(form)s)") % what, detail)
         )
-    elif rebate.status == "credited":
-        steps.append(_trace_step("credited", rebate.confirmed_at, _("%(who)s credited: %(amount)s") % what))
+        if rebate.status == "pending":
+            steps.append(_trace_step("pending", rebate.hold_until, _("%(who)s to be credited") % what, state="waiting"))
+        elif rebate.status == "credited":
+            steps.append(_trace_step("credited", rebate.confirmed_at, credited))
+    else:  # no holding period: computed and credited in one step
+        steps.append(_trace_step("credited", rebate.confirmed_at or rebate.created_at, credited))
+    reversals = []
     if rebate.reversed_amount:
-        if not steps:
-            steps.append(_trace_step("computed", rebate.created_at, computed))
         reversal = (
             LedgerTransaction.objects.filter(kind="rebate_reverse", reference=f"rebate:{rebate.pk}")
             .order_by("-created_at")
             .first()
         )
-        reversed_text = (
+        amount = (
             store.points_text(rebate.reversed_amount)
             if rebate.currency == "POINTS"
             else format_cny(rebate.reversed_amount)
         )
-        steps.append(
+        reversals.append(
             _trace_step(
                 "reversed",
                 reversal.created_at if reversal else None,
-                _("%(who)s reversed: %(amount)s") % {"who": who, "amount": reversed_text},
+                _("%(who)s reversed: %(amount)s") % {"who": who, "amount": amount},
                 _("Taken back because the order was refunded."),
                 state="reversed",
             )
         )
-    return steps
+    return steps, reversals
 
 
 @login_required
 @require_GET
 def order_trace(request, order_id: int):
-    """/orders/<id>/trace/ — everything that happened to one of the shopper's own orders, in time order: ordered →
-    packet spent → rebates reserved → rebates computed and credited (or pending until the hold ends, or reversed)
-    → packets earned. Anyone else's order is a 404."""
+    """/orders/<id>/trace/ — everything that happened to one of the shopper's own orders, each step with its time, in
+    the order the steps happen: ordered → packet spent → rebates reserved → rebates computed and credited (or
+    pending until the hold ends) → refunds and reversals → packets earned. Not sorted by time: the steps written in
+    one transaction carry clocks a few milliseconds apart. Anyone else's order is a 404."""
     order = (
         Order.objects.filter(pk=order_id, shopper=request.user)
         .select_related("merchant", "packet__campaign__merchant")
@@ -179,6 +177,7 @@ def order_trace(request, order_id: int):
         )
     ]
     state, rebates = order_rebates(order)
+    reversals: list[dict] = []
     redemption = getattr(order, "redemption", None) if order.packet_id else None
     if redemption is not None:
         packet = order.packet
@@ -225,7 +224,9 @@ def order_trace(request, order_id: int):
         elif not rebates:
             steps.append(_trace_step("computed", None, _("No rebate is due on this order.")))
         for rebate in rebates:
-            steps.extend(_rebate_steps(rebate, order))
+            done, undone = _rebate_steps(rebate, order)
+            steps.extend(done)
+            reversals.extend(undone)
     for refund in order.refunds.all():
         steps.append(
             _trace_step(
@@ -236,6 +237,7 @@ def order_trace(request, order_id: int):
                 state="reversed",
             )
         )
+    steps.extend(reversals)
     now = timezone.now()
     for packet in order.earned_packets.all():
         view = store.PacketView(packet, now)
@@ -248,9 +250,6 @@ def order_trace(request, order_id: int):
                 link=reverse("packets:my_packets"),
             )
         )
-    # Done steps in time order; what is still to come last, in the order it will happen.
-    far = timezone.now() + timedelta(days=36500)
-    steps.sort(key=lambda s: (s["state"] == "waiting", s["at"] or far))
     context = {
         "order": order,
         "steps": steps,
