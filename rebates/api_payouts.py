@@ -40,14 +40,14 @@ class PayoutListCreateApi(ListAPIView):
 
     serializer_class = PayoutOutput
 
-    class InputSerializer(serializers.Serializer):
+    class PayoutInput(serializers.Serializer):
         amount = MoneyField(min_value=Decimal("0.01"), help_text='CNY as a decimal string, e.g. "12.50"')
         channel = serializers.ChoiceField(choices=Payout.Channel.choices)
 
     def get_queryset(self):
         return Payout.objects.filter(beneficiary=self.request.user).order_by("-created_at", "-pk")
 
-    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True)})
+    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True), 401: ERROR})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -61,7 +61,7 @@ class PayoutListCreateApi(ListAPIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
         ],
-        request=InputSerializer,
+        request=PayoutInput,
         responses={
             201: PayoutOutput,
             400: ERROR,
@@ -78,7 +78,7 @@ class PayoutListCreateApi(ListAPIView):
     )
     @idempotent
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.PayoutInput(data=request.data)
         data.is_valid(raise_exception=True)
         payout = payouts.payout_request(
             user=request.user, amount=data.validated_data["amount"], channel=data.validated_data["channel"]

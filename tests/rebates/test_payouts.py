@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 import rebates.admin_payouts  # noqa: F401 — registers the Payout admin before the admin URLs below are built
+from common.errors import Conflict
 from config import urls as project_urls
 from rebates import payouts, wechat
 from rebates.ledger import ledger_account, platform_account, transfer
@@ -399,7 +400,7 @@ def test_without_a_linked_wechat_account_the_withdrawal_is_refused(fake, shopper
 
 def test_the_test_openid_is_never_used_against_the_real_gateway(fake, shopper, settings):
     settings.WECHATPAY_GATEWAY = wechat.REAL_GATEWAY
-    with pytest.raises(Exception, match="Link your WeChat account"):
+    with pytest.raises(Conflict, match="Link your WeChat account"):
         payouts.payout_request(user=shopper, amount=Decimal("1.00"), channel="wechat_balance")
 
 
