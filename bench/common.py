@@ -709,17 +709,20 @@ def redeemed_order_numbers(campaign_ids: list[int]) -> set[str]:
 
 
 def wallet_totals(merchant_id: int, campaign_ids: list[int]) -> dict[str, Decimal]:
-    """Balances that must follow from the redemption count n: the bench merchant's marketing credit = 5.00 × n
-    (it issued every packet); the bench shoppers' cash = 2.50 × n (they hold only bench packets); the campaigns'
-    rebate reserves back to 0.00 once everything is credited."""
+    """Balances that must follow from the redemption count n: the bench merchant's marketing credit (available +
+    pending) = 5.00 × n (it issued every packet); the bench shoppers' cash (available + pending) = 2.50 × n (they
+    hold only bench packets); the campaigns' rebate reserves back to 0.00 once everything is credited."""
     from django.db.models import Sum
 
     from packets.models import Packet
     from rebates.models import AccountKind, LedgerAccount
 
     holders = Packet.objects.filter(campaign_id__in=campaign_ids).values("holder_id")
-    credit = LedgerAccount.objects.filter(kind=AccountKind.MERCHANT_MARKETING_CREDIT, merchant_id=merchant_id)
-    cash = LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_CASH, user_id__in=holders)
+    # A campaign that holds rebates posts them to the *pending* twin of each account first: count both.
+    credit_kinds = [AccountKind.MERCHANT_MARKETING_CREDIT, getattr(AccountKind, "MERCHANT_CREDIT_PENDING", None)]
+    cash_kinds = [AccountKind.SHOPPER_CASH, getattr(AccountKind, "SHOPPER_CASH_PENDING", None)]
+    credit = LedgerAccount.objects.filter(kind__in=[k for k in credit_kinds if k], merchant_id=merchant_id)
+    cash = LedgerAccount.objects.filter(kind__in=[k for k in cash_kinds if k], user_id__in=holders)
     reserve = LedgerAccount.objects.filter(kind=AccountKind.REBATE_RESERVE, campaign_id__in=campaign_ids)
     zero = Decimal("0.00")
     return {
