@@ -44,15 +44,30 @@ class EnrolmentOutput(serializers.Serializer):
     event_id = serializers.CharField(required=False, help_text="in replies to a progress report")
 
 
+class EnrolmentCreateInput(serializers.Serializer):
+    campaign_id = serializers.IntegerField(min_value=1)
+    teacher_id = serializers.IntegerField(min_value=1)
+    student_id = serializers.IntegerField(min_value=1)
+    external_id = serializers.CharField(max_length=100)
+    tuition = MoneyField(min_value=Decimal("0.01"))
+    lessons_required = serializers.IntegerField(min_value=1, max_value=10_000)
+    deadline = serializers.DateTimeField()
+
+
+class EnrolmentAttestInput(serializers.Serializer):
+    lessons_completed = serializers.IntegerField(min_value=0, max_value=10_000)
+    assessment_passed = serializers.BooleanField()
+    event_id = serializers.CharField(max_length=100, help_text="unique per course platform; a replay is harmless")
+
+
+class FeedbackCreateInput(serializers.Serializer):
+    order_id = serializers.IntegerField(min_value=1)
+    text = serializers.CharField(max_length=4000)
+    rating = serializers.IntegerField(min_value=1, max_value=5)
+
+
 class EnrolmentCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        campaign_id = serializers.IntegerField(min_value=1)
-        teacher_id = serializers.IntegerField(min_value=1)
-        student_id = serializers.IntegerField(min_value=1)
-        external_id = serializers.CharField(max_length=100)
-        tuition = MoneyField(min_value=Decimal("0.01"))
-        lessons_required = serializers.IntegerField(min_value=1, max_value=10_000)
-        deadline = serializers.DateTimeField()
+    InputSerializer = EnrolmentCreateInput
 
     @extend_schema(
         operation_id="milestones_enrolments_create",
@@ -96,10 +111,7 @@ class EnrolmentDetailApi(APIView):
 
 
 class EnrolmentAttestApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        lessons_completed = serializers.IntegerField(min_value=0, max_value=10_000)
-        assessment_passed = serializers.BooleanField()
-        event_id = serializers.CharField(max_length=100, help_text="unique per course platform; a replay is harmless")
+    InputSerializer = EnrolmentAttestInput
 
     @extend_schema(
         operation_id="milestones_enrolments_attest",
@@ -139,10 +151,7 @@ class FeedbackOutput(serializers.ModelSerializer):
 
 
 class FeedbackCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
-        order_id = serializers.IntegerField(min_value=1)
-        text = serializers.CharField(max_length=4000)
-        rating = serializers.IntegerField(min_value=1, max_value=5)
+    InputSerializer = FeedbackCreateInput
 
     @extend_schema(
         operation_id="trials_feedback_create",

@@ -703,6 +703,21 @@ def _attribute(
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def order_needs_programs(order: Order) -> bool:
+    """Could this order earn a referral or a trial attribution? The order flow writes its `order.programs` outbox row
+    only then, so orders outside every program leave no outbox work behind. Cheap: two indexed EXISTS queries."""
+    invited = User.objects.filter(pk=order.shopper_id, invited_by__isnull=False).exists()
+    if (
+        invited
+        and ReferralProgram.objects.filter(
+            Q(campaign__merchant_id=order.merchant_id) | Q(campaign__merchant__isnull=True),
+            campaign__status=Campaign.Status.ACTIVE,
+        ).exists()
+    ):
+        return True
+    return TrialProgram.objects.filter(campaign__merchant_id=order.merchant_id, merchant_fee_rate__gt=0).exists()
+
+
 @transaction.atomic
 def programs_for_order(*, order_id: int) -> dict:
     """Every program effect of one order, then its outbox row marked done — in one transaction, so the row is done

@@ -33,6 +33,7 @@ from campaigns.programs import (
     enrolments_expire_due,
     feedback_auto_grade,
     feedback_grade,
+    order_needs_programs,
     programs_audit,
     programs_for_order,
     referral_amount,
@@ -214,6 +215,13 @@ def test_a_held_referral_reward_is_reserved_then_credited_once_when_the_hold_end
 
 
 @pytest.mark.django_db
+def test_only_orders_a_program_could_pay_for_need_the_outbox_hook():
+    campaign, _inviter, invitee = referral_setup()
+    assert order_needs_programs(buy(campaign.merchant, invitee, ("game", "10.00")))
+    assert not order_needs_programs(buy(campaign.merchant, UserFactory(), ("game", "10.00")))
+
+
+@pytest.mark.django_db
 def test_the_outbox_hook_runs_both_programs_once_and_marks_its_row_done():
     campaign, inviter, invitee = referral_setup()
     order = buy(campaign.merchant, invitee, ("game", "10.00"))
@@ -236,6 +244,9 @@ def course(merchant_client):
     return campaign
 
 
+DEADLINE = (timezone.now() + timedelta(days=90)).replace(microsecond=0).isoformat()
+
+
 def enrol(client, campaign, teacher, student, *, key=None, **overrides):
     body = {
         "campaign_id": campaign.pk,
@@ -244,7 +255,7 @@ def enrol(client, campaign, teacher, student, *, key=None, **overrides):
         "external_id": f"ENR-{uuid.uuid4().hex[:8]}",
         "tuition": "3000.00",
         "lessons_required": 12,
-        "deadline": (timezone.now() + timedelta(days=90)).isoformat(),
+        "deadline": DEADLINE,
         **overrides,
     }
     return client.post(
@@ -388,6 +399,14 @@ def trial_order(program, shopper):
     return order
 
 
+@pytest.fixture
+def shopper_client():
+    client = APIClient()
+    client.shopper = UserFactory()
+    client.force_login(client.shopper)
+    return client
+
+
 def send_feedback(client, order, *, text="很清爽，不黏膩，兩週後毛孔細了，味道淡，會回購正裝。" * 3, rating=4):
     return client.post(
         "/api/v1/trials/feedback/",
@@ -400,7 +419,7 @@ def send_feedback(client, order, *, text="很清爽，不黏膩，兩週後毛�
 def test_the_scoring_rule_grades_by_how_much_was_written_not_by_the_stars():
     assert feedback_auto_grade(text="好" * 60, rating=1) == "A"
     assert feedback_auto_grade(text="好" * 60, rating=5) == "A"
-    assert feedback_auto_grade(text="nice product, ok", rating=5) == "B"
+    assert feedback_auto_grade(text="nice product, works ok", rating=5) == "B"
     assert feedback_auto_grade(text="   great   ", rating=5) == "C"
     with pytest.raises(ValueError):
         feedback_auto_grade(text="好" * 60, rating=6)
@@ -408,9 +427,8 @@ def test_the_scoring_rule_grades_by_how_much_was_written_not_by_the_stars():
 
 @URLS
 @pytest.mark.django_db
-def test_feedback_is_accepted_only_for_the_shoppers_own_trial_orders(client, trial):
-    shopper = UserFactory()
-    client.force_login(shopper)
+def test_feedback_is_accepted_only_for_the_shoppers_own_trial_orders(shopper_client, trial):
+    client, shopper = shopper_client, shopper_client.shopper
     plain = buy(trial.campaign.merchant, shopper, ("serum", "199.00"))
     refused = send_feedback(client, plain)
     assert refused.status_code == 400 and refused.json()["code"] == "not_a_trial_order"
@@ -428,9 +446,8 @@ def test_feedback_is_accepted_only_for_the_shoppers_own_trial_orders(client, tri
 
 @URLS
 @pytest.mark.django_db
-def test_grading_a_rewards_500_points_from_the_budget_once(client, trial):
-    shopper = UserFactory()
-    client.force_login(shopper)
+def test_grading_a_rewards_500_points_from_the_budget_once(shopper_client, trial):
+    client, shopper = shopper_client, shopper_client.shopper
     feedback_id = send_feedback(client, trial_order(trial, shopper)).json()["id"]
     _graded, changed = feedback_grade(feedback_id=feedback_id, grade="A")
     regraded, changed_again = feedback_grade(feedback_id=feedback_id, grade="B")
@@ -462,11 +479,10 @@ def test_the_admin_action_grades_a_and_rewards_once(client, trial):
 
 @URLS
 @pytest.mark.django_db
-def test_a_rule_graded_program_rewards_on_submission(client, trial):
+def test_a_rule_graded_program_rewards_on_submission(shopper_client, trial):
     TrialProgram.objects.filter(pk=trial.pk).update(auto_grade=True)
-    shopper = UserFactory()
-    client.force_login(shopper)
-    reply = send_feedback(client, trial_order(trial, shopper), text="nice product, ok", rating=5)
+    client, shopper = shopper_client, shopper_client.shopper
+    reply = send_feedback(client, trial_order(trial, shopper), text="nice product, works ok", rating=5)
     assert (reply.json()["grade"], reply.json()["reward_points"]) == ("B", 200)
     assert balance(AccountKind.SHOPPER_POINTS, "POINTS", user=shopper) == D("200")
     books_clean()
@@ -496,3 +512,17 @@ def test_a_full_size_purchase_outside_the_window_earns_nothing(trial):
     assert trial_attribution_for_order(order_id=full.pk) is None
     assert balance(AccountKind.MERCHANT_MARKETING_CREDIT, merchant=trial.campaign.merchant) == D("0.00")
     books_clean()
+
+
+@URLS
+@pytest.mark.django_db
+def test_every_program_admin_page_renders_for_an_operator(client, trial, course):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    shopper = UserFactory()
+    Feedback.objects.create(program=trial, order=trial_order(trial, shopper), shopper=shopper, text="ok", rating=3)
+    for model in ("referralprogram", "milestoneprogram", "trialprogram"):
+        assert client.get(f"/admin/campaigns/{model}/add/").status_code == 200
+    for model in ("referralreward", "enrolment", "milestoneattestation", "feedback", "trialattribution"):
+        assert client.get(f"/admin/campaigns/{model}/").status_code == 200, model
+    page = client.get(f"/admin/campaigns/trialprogram/{trial.pk}/change/")
+    assert page.status_code == 200 and b"serum_trial" in page.content
