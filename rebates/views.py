@@ -9,6 +9,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
@@ -17,7 +18,7 @@ from packets import store
 from packets.models import Order
 from packets.selectors import order_rebates
 
-from .models import AccountKind, LedgerTransaction
+from .models import AccountKind, LedgerTransaction, Rebate
 from .selectors import rebates_visible_to, wallet_of
 
 
@@ -52,15 +53,76 @@ def _balances(wallet: dict) -> list[dict]:
     return rows
 
 
+WALLET_STATES = ("computing", "pending", "credited", "reversed")
+
+
+def _wallet_filters(request, owner: str) -> tuple[str, str, list[dict]]:
+    """The history's filters from the query string (unknown values are ignored) and the chips that set them."""
+    forms = [value for value, _label in Rebate.Form.choices]
+    form = request.GET.get("form", "")
+    form = form if form in forms else ""
+    state = request.GET.get("state", "")
+    state = state if state in WALLET_STATES else ""
+    state_labels = {
+        "computing": _("Being calculated"),
+        "pending": _("Pending"),
+        "credited": _("Credited"),
+        "reversed": _("Reversed"),
+    }
+    states = [s for s in WALLET_STATES if owner == "shopper" or s != "computing"]
+
+    def href(**change) -> str:
+        params = {"form": form, "state": state, **change}
+        query = urlencode({k: v for k, v in params.items() if v})
+        return f"?{query}" if query else "?"
+
+    groups = [
+        {
+            "label": _("State"),
+            "chips": [{"label": _("All"), "href": href(state=""), "current": not state}]
+            + [{"label": state_labels[s], "href": href(state=s), "current": state == s} for s in states],
+        },
+        {
+            "label": _("Form"),
+            "chips": [{"label": _("All"), "href": href(form=""), "current": not form}]
+            + [
+                {"label": label, "href": href(form=value), "current": form == value}
+                for value, label in Rebate.Form.choices
+                if owner == "merchant" or value != Rebate.Form.MARKETING_CREDIT
+            ],
+        },
+    ]
+    return form, state, groups
+
+
+def _state_badge(rebate) -> tuple[str, str]:
+    if rebate.status == Rebate.Status.PENDING:
+        if rebate.hold_until:
+            local = timezone.localtime(rebate.hold_until).strftime("%Y-%m-%d")
+            return "warn", _("Pending until %(date)s") % {"date": local}
+        return "warn", _("Pending")
+    if rebate.status == Rebate.Status.REVERSED:
+        return "danger", _("Reversed")
+    if rebate.reversed_amount:
+        return "warn", _("Partly reversed")
+    return "ok", _("Credited")
+
+
 @login_required
 @require_GET
 def wallet(request):
     wallet = wallet_of(request.user)
-    page = Paginator(rebates_visible_to(request.user).select_related("redemption__order"), 50).get_page(
-        request.GET.get("page")
-    )
+    form, state, filters = _wallet_filters(request, wallet["owner"])
+    rebates = rebates_visible_to(request.user).select_related("redemption__order")
+    if form:
+        rebates = rebates.filter(form=form)
+    if state == "computing":
+        rebates = rebates.none()
+    elif state:
+        rebates = rebates.filter(status=state)
+    page = Paginator(rebates, 50).get_page(request.GET.get("page"))
     rows = []
-    if page.number == 1 and wallet["owner"] == "shopper":
+    if page.number == 1 and wallet["owner"] == "shopper" and not form and state in ("", "computing"):
         for redemption in store.pending_redemptions(request.user).select_related("order"):
             rows.append(
                 {
@@ -71,6 +133,7 @@ def wallet(request):
                     "amount": "",
                     "form": "",
                     "credited": False,
+                    "badge": ("warn", _("Being calculated")),
                 }
             )
     for rebate in page:
@@ -84,10 +147,20 @@ def wallet(request):
                 "role": _("as holder") if rebate.role == "holder" else _("as issuer"),
                 "amount": store.rebate_amount_text(rebate),
                 "form": rebate.get_form_display(),
-                "credited": True,
+                "credited": rebate.status == Rebate.Status.CREDITED,
+                "badge": _state_badge(rebate),
             }
         )
-    context = {"wallet": wallet, "balances": _balances(wallet), "rows": rows, "page": page}
+    query = urlencode({k: v for k, v in {"form": form, "state": state}.items() if v})
+    context = {
+        "wallet": wallet,
+        "balances": _balances(wallet),
+        "rows": rows,
+        "page": page,
+        "filters": filters,
+        "filtered": bool(form or state),
+        "query": f"&{query}" if query else "",
+    }
     return render(request, "rebates/wallet.html", context)
 
 

@@ -382,3 +382,40 @@ def test_the_trace_is_for_the_orders_own_shopper_only(client, shopper):
     client.force_login(UserFactory())
     assert client.get(f"/orders/{second.pk}/trace/").status_code == 404
     assert client.get("/orders/999999/trace/").status_code == 404
+
+
+# --- wallet history filters ----------------------------------------------------------------------------------------
+
+
+def test_the_wallet_history_filters_by_state_and_form_and_links_the_trace(shopper_client, shopper):
+    _campaign, _first, credited = _spend(shopper)
+    rebates_credit_for_redemption(redemption_id=credited.redemption.pk)
+    merchant = credited.merchant
+    line = LineInput(sku="FR-APPLE", name="Apple", category="fruit", quantity=1, unit_price=D("200.00"))
+    third = order_create(merchant=merchant, shopper=shopper, order_no="T-3", lines=[line], gross_amount=D("200.00"))
+    packet = third.earned_packets.get()
+    line = LineInput(sku="FR-APPLE", name="Apple", category="fruit", quantity=1, unit_price=D("60.00"))
+    computing = order_create(
+        merchant=merchant,
+        shopper=shopper,
+        order_no="T-4",
+        lines=[line],
+        gross_amount=D("60.00"),
+        packet_code=packet.code,
+    )  # the worker has not run for this one
+
+    everything = shopper_client.get("/wallet/", HTTP_ACCEPT_LANGUAGE="en")
+    html = everything.content.decode()
+    assert credited.order_no in html and computing.order_no in html
+    assert f'href="/orders/{credited.pk}/trace/"' in html
+    assert 'aria-current="page">All<' in html
+
+    only_computing = shopper_client.get("/wallet/?state=computing").content.decode()
+    assert computing.order_no in only_computing and credited.order_no not in only_computing
+    only_credited = shopper_client.get("/wallet/?state=credited&form=cash").content.decode()
+    assert credited.order_no in only_credited and computing.order_no not in only_credited
+    assert 'href="?state=credited"' in only_credited  # the "All forms" chip keeps the state
+    points = shopper_client.get("/wallet/?form=points", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "No rebates match these filters." in points
+    ignored = shopper_client.get("/wallet/?state=nonsense&form=nonsense")
+    assert ignored.status_code == 200 and computing.order_no in ignored.content.decode()
