@@ -450,7 +450,13 @@ def batch_run(*, batch_id: int, chunk_size: int = CHUNK_SIZE) -> PacketBatch:
     """Generate a requested batch. Safe to run twice, and concurrently: a batch that is done (or refused) is left
     alone, and a batch another worker is generating (its row locked) is skipped. A worker that died mid-batch rolled
     everything back, so the redelivered task starts it again from nothing."""
-    PacketBatch.objects.filter(pk=batch_id, status=PacketBatch.Status.PENDING).update(status=PacketBatch.Status.RUNNING)
+    with connection.cursor() as cursor:  # shown on the console at once; never waits for a worker holding the row
+        cursor.execute(
+            """UPDATE packets_packetbatch SET status = %(running)s WHERE id = (
+                   SELECT id FROM packets_packetbatch WHERE id = %(id)s AND status = %(pending)s
+                   FOR UPDATE SKIP LOCKED)""",
+            {"id": batch_id, "running": PacketBatch.Status.RUNNING, "pending": PacketBatch.Status.PENDING},
+        )
     try:
         with transaction.atomic():
             batch = (

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.admin import AdminSite
 from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import include, path
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -283,6 +283,38 @@ def test_batch_run_is_safe_to_run_twice_and_records_a_refusal():
     assert not Packet.objects.filter(batch=too_big).exists()
     assert batches.batch_progress(refused)["generated"] == 0
     audit_clean()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivered_task_leaves_a_batch_another_worker_is_generating_alone():
+    campaign = two_way_campaign(budget="100.00")
+    batch = PacketBatch.objects.create(
+        campaign=campaign, earn_rule=campaign.earn_rules.get(), count=5, valid_days=3, status="running"
+    )
+    locked, release = threading.Event(), threading.Event()
+
+    def first_worker():  # holds the batch row as a generating worker does
+        try:
+            with transaction.atomic():
+                PacketBatch.objects.select_for_update().get(pk=batch.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=first_worker)
+    holder.start()
+    assert locked.wait(30)
+    try:
+        second = batches.batch_run(batch_id=batch.pk)
+    finally:
+        release.set()
+        holder.join(30)
+
+    assert second.status == "running"
+    assert not Packet.objects.exists()
+    assert batches.batch_run(batch_id=batch.pk).status == "done"  # once free, it is generated (once)
+    assert Packet.objects.filter(batch=batch).count() == 5
 
 
 @pytest.mark.celery_worker
