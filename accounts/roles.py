@@ -7,12 +7,26 @@ MERCHANT_ADMIN = "merchant_admin"
 CAMPAIGN_MANAGER = "campaign_manager"
 SHOPPER = "shopper"
 
-_RULE_MODELS = ["earnrule", "rebaterule", "categoryrate", "multiplierwindow"]
+_RULE_MODELS = [
+    "earnrule",
+    "rebaterule",
+    "categoryrate",
+    "multiplierwindow",
+    "referralprogram",
+    "milestoneprogram",
+    "trialprogram",
+]
 _CAMPAIGN_PERMS = [("campaigns", f"{a}_campaign") for a in ("view", "add", "change")] + [
     ("campaigns", f"{a}_{m}") for m in _RULE_MODELS for a in ("view", "add", "change", "delete")
 ]
 _VIEW_RECORDS = [
     ("campaigns", "view_rulechange"),
+    ("campaigns", "view_referralreward"),
+    ("campaigns", "view_enrolment"),
+    ("campaigns", "view_milestoneattestation"),
+    ("campaigns", "view_feedback"),
+    ("campaigns", "change_feedback"),
+    ("campaigns", "view_trialattribution"),
     ("packets", "view_packet"),
     ("packets", "view_order"),
     ("rebates", "view_rebate"),

@@ -16,6 +16,7 @@ from common.errors import ApplicationError
 from common.money import format_cny
 
 from . import services
+from .admin_batch import BatchAdminMixin
 from .forms import SimulatorForm
 from .history import campaign_changes_record, campaign_rules_snapshot
 from .models import Campaign, CategoryRate, EarnRule, MultiplierWindow, RebateRule
@@ -105,11 +106,14 @@ class MultiplierWindowInline(admin.TabularInline):
 
 class FundForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount (CNY)"), max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    from_marketing_credit = forms.BooleanField(
+        label=_("Pay from the merchant's marketing credit (rebates it earned) instead of its deposit"), required=False
+    )
     token = forms.CharField(widget=forms.HiddenInput)
 
 
 @admin.register(Campaign)
-class CampaignAdmin(MerchantScopedAdmin):
+class CampaignAdmin(BatchAdminMixin, MerchantScopedAdmin):
     list_display = ("name", "merchant", "status", "starts_at", "ends_at", "budget", "status_reason")
     list_filter = ("status", "participants", "merchant")
     search_fields = ("name",)
@@ -295,6 +299,7 @@ class CampaignAdmin(MerchantScopedAdmin):
                     campaign=campaign,
                     amount=form.cleaned_data["amount"],
                     idempotency_key=f"admin-fund:{campaign.pk}:{form.cleaned_data['token']}",
+                    from_marketing_credit=form.cleaned_data["from_marketing_credit"],
                 )
             except ApplicationError as exc:
                 form.add_error("amount", exc.message)
@@ -309,3 +314,6 @@ class CampaignAdmin(MerchantScopedAdmin):
             "opts": self.model._meta,
         }
         return render(request, "admin/campaigns/fund.html", context)
+
+
+from . import admin_programs  # noqa: E402, F401 — registers the program admins

@@ -202,6 +202,7 @@ class RebateRule(models.Model):
     class Form(models.TextChoices):
         CASH = "cash", _("cash wallet")
         POINTS = "points", _("platform points")
+        COUPON = "coupon", _("a coupon for the next purchase")
 
     class Funding(models.TextChoices):
         CAMPAIGN_BUDGET = "campaign_budget", _("campaign budget")
@@ -223,6 +224,8 @@ class RebateRule(models.Model):
     base = models.CharField(_("base"), max_length=8, choices=Base.choices, default=Base.GROSS)
     holder_form = models.CharField(_("holder reward form"), max_length=8, choices=Form.choices, default=Form.CASH)
     points_per_cny = models.PositiveIntegerField(_("points per CNY"), default=100)
+    coupon_min_spend = models.DecimalField(_("coupon: minimum spend"), default=Decimal("0.00"), **MONEY)
+    coupon_valid_days = models.PositiveIntegerField(_("coupon: valid for days"), default=30)
     issuer_funding = models.CharField(max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET)
     holder_funding = models.CharField(max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET)
 

@@ -40,10 +40,15 @@ def platform_pool_fund(*, amount: Decimal, idempotency_key: str) -> None:
 
 
 @transaction.atomic
-def campaign_fund(*, campaign: Campaign, amount: Decimal, idempotency_key: str) -> None:
-    """Move money into the campaign budget: from its merchant's deposit, or the platform pool for a platform
-    campaign. Refused (insufficient_funds) when the source cannot cover it."""
-    if campaign.merchant_id:
+def campaign_fund(
+    *, campaign: Campaign, amount: Decimal, idempotency_key: str, from_marketing_credit: bool = False
+) -> None:
+    """Move money into the campaign budget: from its merchant's deposit — or its marketing credit, the rebates the
+    merchant earned as an issuer (seed: "營銷費用" offset) — or the platform pool for a platform campaign.
+    Refused (insufficient_funds) when the source cannot cover it."""
+    if campaign.merchant_id and from_marketing_credit:
+        source = ledger_account(kind=AccountKind.MERCHANT_MARKETING_CREDIT, merchant_id=campaign.merchant_id)
+    elif campaign.merchant_id:
         source = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=campaign.merchant_id)
     else:
         source = platform_account(AccountKind.PLATFORM_MARKETING_POOL)

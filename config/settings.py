@@ -137,6 +137,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderChannelEnum": "packets.models.Order.Channel",
+        "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
+    },
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
@@ -160,6 +164,9 @@ CELERY_BEAT_SCHEDULE = {
     "packets-expire": {"task": "packets.tasks.packets_expire_due", "schedule": 60.0},
     "campaigns-end": {"task": "campaigns.tasks.campaigns_end", "schedule": 60.0},
     "rebates-confirm": {"task": "rebates.tasks.confirm_due_rebates", "schedule": 60.0},
+    "payouts-sweep": {"task": "rebates.payout_tasks.payouts_sweep", "schedule": 30.0},
+    "referral-rewards-confirm": {"task": "campaigns.tasks_programs.confirm_due_referral_rewards", "schedule": 60.0},
+    "enrolments-expire": {"task": "campaigns.tasks_programs.expire_due_enrolments", "schedule": 60.0},
 }
 
 # Money limits: any single amount above this is refused as bad input.

@@ -8,6 +8,9 @@ api_v1 = [
     path("", include("rebates.urls_api")),
     path("", include("packets.urls_api")),
     path("", include("campaigns.urls_api")),
+    path("", include("rebates.urls_payouts")),
+    path("", include("campaigns.urls_programs")),
+    path("", include("packets.urls_batch")),
 ]
 
 urlpatterns = [

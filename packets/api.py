@@ -89,7 +89,7 @@ class OrderOutput(serializers.ModelSerializer):
 
 
 class OrderCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class OrderInputSerializer(serializers.Serializer):
         class LineInput(serializers.Serializer):
             sku = serializers.CharField(max_length=64)
             name = serializers.CharField(max_length=200)
@@ -114,7 +114,7 @@ class OrderCreateApi(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
         ],
-        request=InputSerializer,
+        request=OrderInputSerializer,
         responses={
             201: OrderOutput,
             400: ERROR,
@@ -146,7 +146,7 @@ class OrderCreateApi(APIView):
         merchant = merchant_of(request.user)
         if merchant is None:
             raise ApplicationError("Only merchant staff can record orders.", code="not_a_merchant", status=403)
-        data = self.InputSerializer(data=request.data)
+        data = self.OrderInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
         shopper = User.objects.filter(pk=body["shopper_id"], is_active=True).first()
@@ -199,11 +199,11 @@ class PacketListApi(ListAPIView):
 
 
 class OrderRefundApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class RefundInputSerializer(serializers.Serializer):
         amount = MoneyField(min_value=Decimal("0.01"))
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
-    class OutputSerializer(serializers.Serializer):
+    class RefundOutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         order_id = serializers.IntegerField()
         amount = serializers.DecimalField(max_digits=14, decimal_places=2)
@@ -216,8 +216,8 @@ class OrderRefundApi(APIView):
         parameters=[
             OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
         ],
-        request=InputSerializer,
-        responses={201: OutputSerializer, **{code: ERROR for code in (400, 401, 403, 404, 409, 413, 422)}},
+        request=RefundInputSerializer,
+        responses={201: RefundOutputSerializer, **{code: ERROR for code in (400, 401, 403, 404, 409, 413, 422)}},
         examples=[OpenApiExample("Half of a 50.00 order", value={"amount": "25.00", "reason": "one item returned"})],
     )
     @idempotent
@@ -225,7 +225,7 @@ class OrderRefundApi(APIView):
         if merchant_of(request.user) is None:
             raise ApplicationError("Only merchant staff can refund orders.", code="not_a_merchant", status=403)
         order = get_object_or_404(orders_visible_to(request.user), pk=order_id)
-        data = self.InputSerializer(data=request.data)
+        data = self.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         refund = services.order_refund(order=order, **data.validated_data)
-        return Response(self.OutputSerializer(refund).data, status=status.HTTP_201_CREATED)
+        return Response(self.RefundOutputSerializer(refund).data, status=status.HTTP_201_CREATED)

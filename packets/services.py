@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.models import Device, Merchant, User
 from campaigns import errors as campaign_errors
 from campaigns.models import Campaign, EarnRule
+from campaigns.programs import TOPIC_ORDER_PROGRAMS, order_needs_programs
 from campaigns.rules import (
     CartLine,
     Event,
@@ -236,6 +237,8 @@ def order_create(
         )
     if points:
         _pay_with_points(order)
+    if order_needs_programs(order):  # a referral or trial program may pay on this order: its worker decides
+        outbox_publish_on_commit(OutboxEvent.objects.create(topic=TOPIC_ORDER_PROGRAMS, ref_id=order.pk))
     for campaign, rule, amount in earned:
         _issue_counted(
             campaign=campaign,
@@ -408,6 +411,8 @@ def _redeem(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
     snapshot["hold_days"] = campaign.hold_days  # the holding period promised when the packet was spent
+    rule = campaign.rebate_rule
+    snapshot["coupon"] = {"min_spend": str(rule.coupon_min_spend), "valid_days": rule.coupon_valid_days}
     legs = rebate_legs(snapshot, lines=cart, discount=discount + order.points_discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
     reserve, pool = accounts[("reserve", campaign.pk)], accounts["pool"]

@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from .batch import generate_batch_task  # noqa: F401 — registers the batch generation task
 from .services import packets_expire_due as expire
 
 

@@ -63,9 +63,9 @@ def rebate_reversals_mismatch() -> list[str]:
            LEFT JOIN rebates_ledgertransaction t ON t.reference = 'rebate:' || r.id AND t.kind = 'rebate_reverse'
            LEFT JOIN rebates_entry e ON e.transaction_id = t.id
            LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
-           WHERE a.id IS NULL OR a.kind IN ('shopper_cash', 'shopper_cash_pending', 'shopper_points',
-                 'shopper_points_pending', 'shopper_debt', 'merchant_marketing_credit', 'merchant_credit_pending',
-                 'merchant_debt')
+           WHERE a.id IS NULL OR a.kind IN ('packets_outstanding', 'shopper_cash', 'shopper_cash_pending',
+                 'shopper_points', 'shopper_points_pending', 'shopper_debt', 'merchant_marketing_credit',
+                 'merchant_credit_pending', 'merchant_debt')
            GROUP BY r.id HAVING r.reversed_amount <> COALESCE(-SUM(e.amount), 0) ORDER BY r.id LIMIT 100"""
     )
     return [f"rebate {r} says {said} reversed, its reversals moved {moved}" for r, said, moved in rows]
@@ -103,6 +103,10 @@ def outbox_backlog(grace: timedelta) -> list[str]:
 
 
 def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]:
+    from campaigns.programs import programs_audit
+
+    from .payouts import payouts_match_ledger
+
     return {
         "transactions balance per currency": unbalanced_transactions(),
         "stored balances equal their entries": balance_mismatches(),
@@ -110,5 +114,7 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "every redemption has exactly its rebates": redemption_rebate_mismatches(),
         "every reversed rebate has its reversal": rebate_reversals_mismatch(),
         "pending accounts match pending rebates": pending_balances_mismatch(),
+        "every payout matches its ledger legs": payouts_match_ledger(),
+        "program rewards match the ledger": programs_audit(),
         "every outbox event is done": outbox_backlog(outbox_grace),
     }

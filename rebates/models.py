@@ -28,6 +28,7 @@ class AccountKind(models.TextChoices):
     MERCHANT_CREDIT_PENDING = "merchant_credit_pending", _("merchant marketing credit (pending)")
     # What a beneficiary owes after a clawback larger than their balance; netted from their next rebates.
     # Its balance is zero or negative (a receivable), never positive.
+    PAYOUT_CLEARING = "payout_clearing", _("payouts in flight")
     SHOPPER_DEBT = "shopper_debt", _("shopper debt")
     MERCHANT_DEBT = "merchant_debt", _("merchant debt")
 
@@ -107,6 +108,7 @@ class Rebate(models.Model):
         CASH = "cash", _("cash")
         POINTS = "points", _("points")
         MARKETING_CREDIT = "marketing_credit", _("marketing credit")
+        COUPON = "coupon", _("coupon")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("pending")
@@ -132,6 +134,10 @@ class Rebate(models.Model):
     confirmed_at = models.DateTimeField(null=True, blank=True)
     reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)  # in `currency`
     ledger_transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="rebates")
+    # A coupon rebate is a packet issued to the beneficiary, usable on the next purchase.
+    coupon = models.OneToOneField(
+        "packets.Packet", null=True, blank=True, on_delete=models.PROTECT, related_name="rebate_coupon"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -174,3 +180,7 @@ class OutboxEvent(models.Model):
         indexes = [
             models.Index(fields=["created_at"], condition=Q(done_at__isnull=True), name="outbox_pending"),
         ]
+
+
+# Payouts live in their own module; imported here so Django registers the models with this app.
+from .payout_models import Payout, WechatOpenId  # noqa: E402, F401

@@ -24,9 +24,12 @@ _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "
 
 
 def _task_for(topic: str):
+    from campaigns.programs import TOPIC_ORDER_PROGRAMS
+    from campaigns.tasks_programs import order_program_effects
+
     from .tasks import credit_redemption_rebates
 
-    return {TOPIC_REDEMPTION_REBATES: credit_redemption_rebates}[topic]
+    return {TOPIC_REDEMPTION_REBATES: credit_redemption_rebates, TOPIC_ORDER_PROGRAMS: order_program_effects}[topic]
 
 
 def outbox_publish(topic: str, ref_id: int) -> bool:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
-from campaigns.selectors import campaign_budget_account, campaign_reserve_account
+from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
 from common.money import CNY, POINTS, ZERO, quantize
 from packets.models import Redemption
 
@@ -127,6 +127,8 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
             planned.append((leg, user_id, merchant_id, pockets))
         reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
         involved = [reserve, *(a for *_, p in planned for a in (p.available, p.pending, p.debt))]
+        if any(leg.form == "coupon" for leg in legs):
+            involved.append(campaign_outstanding_account(Campaign(pk=packet.campaign_id)))
         if any(leg.currency == POINTS for leg in legs):
             involved += [
                 platform_account(AccountKind.POINTS_BACKING),
@@ -134,7 +136,11 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
             ]
         balances = _lock(involved)
         postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
+        outstanding = campaign_outstanding_account(Campaign(pk=packet.campaign_id))
         for leg, _user, _merchant, pockets in planned:
+            if leg.form == "coupon":
+                postings.append(Posting(outstanding, leg.amount))  # it becomes a packet the holder can spend
+                continue
             if leg.currency == POINTS:
                 # The cash cost backs the points; the points themselves are issued from the outside world.
                 postings += [
@@ -163,9 +169,11 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                     cost=leg.amount,
                     funding=leg.funding,
                     form=leg.form,
-                    status=Rebate.Status.PENDING if hold_until else Rebate.Status.CREDITED,
-                    hold_until=hold_until,
-                    confirmed_at=None if hold_until else now,
+                    # Coupons are issued at once: a coupon is spent only on a later order, which has its own checks.
+                    status=Rebate.Status.PENDING if hold_until and leg.form != "coupon" else Rebate.Status.CREDITED,
+                    hold_until=hold_until if leg.form != "coupon" else None,
+                    confirmed_at=None if hold_until and leg.form != "coupon" else now,
+                    coupon=_coupon_for(leg, redemption, now) if leg.form == "coupon" else None,
                     ledger_transaction=txn,
                 )
                 for leg, user_id, merchant_id, _pockets_ in planned
@@ -178,6 +186,27 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 _reverse_share(rebate, order=order, refunded_before=ZERO, refunded_now=refunded, key="credit")
     outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
     return rebates
+
+
+def _coupon_for(leg: RebateLeg, redemption: Redemption, now: datetime):
+    """The coupon a coupon-form rebate becomes: a packet for the holder, with the terms the rule promised."""
+    from packets.codes import new_code
+    from packets.models import Packet
+
+    packet = redemption.packet
+    terms = redemption.rule_snapshot.get("coupon", {"min_spend": "0.00", "valid_days": 30})
+    return Packet.objects.create(
+        code=new_code(),
+        campaign_id=packet.campaign_id,
+        issuer_merchant_id=packet.issuer_merchant_id,
+        holder_id=packet.holder_id,
+        amount=leg.amount,
+        min_spend=Decimal(terms["min_spend"]),
+        issued_at=now,
+        expires_at=now + timedelta(days=int(terms["valid_days"])),
+        funding_account=_funder(packet.campaign_id, leg.funding),
+        channel="rebate",
+    )
 
 
 @transaction.atomic
@@ -227,7 +256,9 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
     )
     pockets = _rebate_pockets(rebate)
     funder = _funder(rebate.redemption.packet.campaign_id, rebate.funding)
-    if rebate.currency == POINTS:
+    if rebate.form == "coupon":
+        postings = _coupon_reversal(rebate, units=units, target=target, funder=funder, pockets=pockets)
+    elif rebate.currency == POINTS:
         backing = platform_account(AccountKind.POINTS_BACKING)
         external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
         balances = _lock([funder, backing, external, pockets.available, pockets.pending, pockets.debt])
@@ -235,7 +266,9 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
     else:
         balances = _lock([funder, pockets.available, pockets.pending, pockets.debt])
         postings = [Posting(funder, units)]
-    if rebate.status == Rebate.Status.PENDING:
+    if rebate.form == "coupon":
+        pass
+    elif rebate.status == Rebate.Status.PENDING:
         postings.append(Posting(pockets.pending, -units))
     else:
         taken = min(units, balances[pockets.available.pk])
@@ -254,6 +287,19 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
         rebate.status = Rebate.Status.REVERSED
     rebate.save(update_fields=["reversed_amount", "status"])
     return units
+
+
+def _coupon_reversal(rebate: Rebate, *, units: Decimal, target: Decimal, funder, pockets: Pockets) -> list[Posting]:
+    """A coupon cannot be split: an unused one is revoked when the whole rebate is reversed; any other share
+    reversed becomes the holder's debt, netted from later rebates."""
+    from packets.models import Packet
+
+    coupon = Packet.objects.select_for_update().get(pk=rebate.coupon_id)
+    _lock([funder, pockets.debt, campaign_outstanding_account(Campaign(pk=coupon.campaign_id))])
+    if coupon.status == Packet.Status.ISSUED and rebate.reversed_amount == 0 and target == rebate.amount:
+        Packet.objects.filter(pk=coupon.pk).update(status=Packet.Status.REVOKED)
+        return [Posting(campaign_outstanding_account(Campaign(pk=coupon.campaign_id)), -units), Posting(funder, units)]
+    return [Posting(pockets.debt, -units), Posting(funder, units)]
 
 
 def rebates_reverse_for_refund(*, order, refunded_before: Decimal, refunded_now: Decimal, refund_id: int) -> int:

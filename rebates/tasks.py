@@ -1,6 +1,7 @@
 from celery import shared_task
 
 from . import outbox
+from .payout_tasks import payout_send, payouts_sweep  # noqa: F401 — registers the payout tasks
 from .services import rebates_confirm_due, rebates_credit_for_redemption
 
 

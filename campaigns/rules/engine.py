@@ -113,6 +113,9 @@ def rebate_legs(snapshot: dict, *, lines: Sequence[CartLine], discount: Decimal,
             points = quantize(amount * rebate.points_per_cny, POINTS)
             why += f" = {amount} CNY × {rebate.points_per_cny} points"
             legs.append(RebateLeg(HOLDER, amount, POINTS, points, "points", rebate.holder.funding, why))
+        elif rebate.holder_form == "coupon":
+            why += ", as a coupon for the next purchase"
+            legs.append(RebateLeg(HOLDER, amount, CNY, amount, "coupon", rebate.holder.funding, why))
         else:
             legs.append(RebateLeg(HOLDER, amount, CNY, amount, "cash", rebate.holder.funding, why))
     return tuple(legs)

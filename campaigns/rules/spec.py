@@ -59,7 +59,7 @@ class RebateSpec:
     issuer: LegSpec = LegSpec()
     holder: LegSpec = LegSpec()
     base: str = "gross"  # gross | paid
-    holder_form: str = "cash"  # cash | points
+    holder_form: str = "cash"  # cash | points | coupon
     points_per_cny: int = 100
     category_rates: tuple[CategoryRate, ...] = ()
     multipliers: tuple[Multiplier, ...] = ()

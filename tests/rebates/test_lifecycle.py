@@ -230,3 +230,40 @@ def test_concurrent_refunds_never_exceed_the_order():
     assert sum(r.amount for r in order.refunds.all()) == D("40.00")
     credit(order)
     call_command("audit")
+
+
+@pytest.mark.django_db
+def test_coupon_rebate_is_a_packet_for_the_next_purchase_and_is_revoked_by_a_full_refund():
+    from campaigns.models import RebateRule
+
+    campaign, shopper = two_way_campaign(), UserFactory()
+    RebateRule.objects.filter(campaign=campaign).update(holder_form="coupon", coupon_min_spend=D("20.00"))
+    order = spent_order(campaign, shopper)
+    holder = credit(order)["holder"]
+    coupon = holder.coupon
+    assert (holder.form, coupon.holder, coupon.amount, coupon.min_spend, coupon.status) == (
+        "coupon",
+        shopper,
+        D("2.50"),
+        D("20.00"),
+        "issued",
+    )
+    call_command("audit")
+    Campaign.objects.filter(pk=campaign.pk).update(refund_packet_policy="void")
+    order_refund(order=order, amount=D("50.00"))
+    coupon.refresh_from_db()
+    assert coupon.status == "revoked"
+    call_command("audit")
+
+
+@pytest.mark.django_db
+def test_merchant_marketing_credit_funds_its_next_campaign():
+    from campaigns.services import campaign_fund
+
+    campaign, shopper = two_way_campaign(), UserFactory()
+    credit(spent_order(campaign, shopper))  # the merchant earns 5.00 marketing credit
+    budget_before = campaign_budget_account(campaign).balance
+    campaign_fund(campaign=campaign, amount=D("5.00"), idempotency_key="credit-fund", from_marketing_credit=True)
+    assert campaign_budget_account(campaign).balance == budget_before + D("5.00")
+    assert balance(AccountKind.MERCHANT_MARKETING_CREDIT, merchant=campaign.merchant) == D("0.00")
+    call_command("audit")
