@@ -84,7 +84,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         "does work and is killed mid-task; wall: every --kill-every s of wall clock, even before it is ready "
         "(on a busy 2-core box a worker needs more than 2 s to start, so it then never consumes at all)",
     )
-    p.add_argument("--outage-at", type=float, default=15.0, help="broker goes down this far into the load (15 s)")
+    p.add_argument(
+        "--outage-at",
+        type=float,
+        default=None,
+        help="broker goes down this many seconds into the load (default: in the middle, once half of "
+        "--redemptions are accepted)",
+    )
     p.add_argument("--outage", type=float, default=20.0, help="broker outage length (default 20 s)")
     p.add_argument("--drain-timeout", type=float, default=300.0, help="wait this long for the outbox (default 300)")
     p.add_argument("--retries", type=int, default=30, help="retries of one failed request, same key (default 30)")
@@ -341,7 +347,9 @@ def main(argv=None) -> int:
         load = Load(port, seeded.token, feed, args)
         bc.say(
             f"chaos: {args.clients} clients pacing {args.redemptions / args.duration:.0f} orders/s; worker SIGKILL "
-            f"every {args.kill_every:g} s ({args.kill_clock} clock); broker down from +{args.outage_at:g} s for "
+            f"every {args.kill_every:g} s ({args.kill_clock} clock); broker down "
+            + (f"from +{args.outage_at:g} s" if args.outage_at is not None else "at the half-way mark")
+            + " for "
             f"{args.outage:g} s; sweeper: {args.sweeper}"
         )
         t0 = time.monotonic()
@@ -353,7 +361,10 @@ def main(argv=None) -> int:
             while True:
                 now = time.monotonic()
                 elapsed = now - t0
-                if outage_start is None and elapsed >= args.outage_at:
+                due = (
+                    elapsed >= args.outage_at if args.outage_at is not None else len(load.acked) >= args.redemptions / 2
+                )
+                if outage_start is None and due:
                     broker.stop()
                     outage_start = time.monotonic()
                     bc.say(f"  +{elapsed:.0f} s broker DOWN ({len(load.acked)} orders accepted so far)")
