@@ -445,6 +445,7 @@ class MilestoneProgram(models.Model):
     completed the required lessons and passed the assessment, before the enrolment's deadline."""
 
     campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="milestone_program")
+    # xgettext:no-python-format
     teacher_rate = models.DecimalField(_("teacher rate % of tuition"), **RATE)
 
     class Meta:
@@ -551,6 +552,7 @@ class TrialProgram(models.Model):
         help_text=_("Off: a reviewer grades each feedback in admin."),
     )
     attribution_days = models.PositiveIntegerField(_("attribution window (days after the trial order)"), default=30)
+    # xgettext:no-python-format
     merchant_fee_rate = models.DecimalField(_("merchant marketing-fee rate % on full-size purchases"), **RATE)
 
     class Meta:

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Device, Merchant, User
 from campaigns import errors as campaign_errors
-from campaigns.models import Campaign, EarnRule
+from campaigns.models import Campaign, EarnRule, RebateRule
 from campaigns.programs import TOPIC_ORDER_PROGRAMS, order_needs_programs
 from campaigns.rules import (
     CartLine,
@@ -210,7 +210,10 @@ def order_create(
     if packet:
         accounts[("reserve", packet.campaign_id)] = campaign_reserve_account(packet.campaign)
         accounts["deposit"] = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=merchant.pk)
-        accounts["pool"] = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
+        rule = packet.campaign.rebate_rule
+        if RebateRule.Funding.PLATFORM_POOL in (rule.issuer_funding, rule.holder_funding):
+            # The platform pool is one row for the whole platform: lock it only for redemptions it funds.
+            accounts["pool"] = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
     locked = ledger_accounts_lock(a.pk for a in accounts.values())
     available = {pk: account.balance for pk, account in locked.items()}
 
@@ -415,7 +418,7 @@ def _redeem(
     snapshot["coupon"] = {"min_spend": str(rule.coupon_min_spend), "valid_days": rule.coupon_valid_days}
     legs = rebate_legs(snapshot, lines=cart, discount=discount + order.points_discount, at=now)
     budget, outstanding = accounts[("budget", campaign.pk)], accounts[("outstanding", campaign.pk)]
-    reserve, pool = accounts[("reserve", campaign.pk)], accounts["pool"]
+    reserve, pool = accounts[("reserve", campaign.pk)], accounts.get("pool")
     postings = [
         Posting(outstanding, -packet.amount),
         Posting(accounts["deposit"], discount),  # the merchant that accepted the packet is made whole

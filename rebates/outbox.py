@@ -8,9 +8,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db import connection, transaction
 from django.utils import timezone
 
 from .models import OutboxEvent
@@ -48,23 +46,32 @@ def outbox_publish_on_commit(event: OutboxEvent) -> None:
     transaction.on_commit(lambda: outbox_publish(topic, ref_id))
 
 
-def outbox_sweep(*, older_than: timedelta | None = None, limit: int = 1000) -> int:
-    """Re-publish events not done whose last publish is older than the delay. Returns how many."""
+# One sweep at a time, across all workers: overlapping sweeps would publish the same backlog again and again.
+_SWEEP_LOCK = 0x5EED_0B0C
+
+
+def outbox_sweep(*, older_than: timedelta | None = None, limit: int = 200) -> int:
+    """Re-publish events not done whose last publish is older than the delay, doubling the delay per attempt
+    (capped at 32×), at most `limit` per sweep. The rows are claimed in one statement and published after that
+    commits, so a slow broker never holds row locks. Returns how many were published."""
     delay = older_than if older_than is not None else timedelta(seconds=settings.OUTBOX_REPUBLISH_AFTER_SECONDS)
-    now = timezone.now()
-    due = list(
-        OutboxEvent.objects.filter(done_at__isnull=True)
-        .annotate(last_try=Coalesce("published_at", "created_at"))
-        .filter(last_try__lt=now - delay)
-        .order_by("pk")
-        .values_list("pk", "topic", "ref_id")[:limit]
-    )
-    published = 0
-    for pk, topic, ref_id in due:
-        if outbox_publish(topic, ref_id):
-            OutboxEvent.objects.filter(pk=pk).update(published_at=now, attempts=F("attempts") + 1)
-            published += 1
-    return published
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_SWEEP_LOCK])
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute(
+            """UPDATE rebates_outboxevent SET published_at = now(), attempts = attempts + 1
+               WHERE id IN (
+                   SELECT id FROM rebates_outboxevent
+                   WHERE done_at IS NULL
+                     AND COALESCE(published_at, created_at)
+                         < now() - make_interval(secs => %s * power(2, LEAST(attempts, 5)))
+                   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED)
+               RETURNING topic, ref_id""",
+            [delay.total_seconds(), limit],
+        )
+        due = cursor.fetchall()
+    return sum(outbox_publish(topic, ref_id) for topic, ref_id in due)
 
 
 def outbox_mark_done(*, topic: str, ref_id: int) -> None:

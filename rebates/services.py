@@ -22,7 +22,7 @@ from packets.models import Redemption
 
 from .ledger import Posting, ledger_account, ledger_post, platform_account
 from .lock_objects import ledger_accounts_lock
-from .models import AccountKind, LedgerAccount, Rebate
+from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
 
 
@@ -102,6 +102,9 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
 
     Exactly once: the redemption row lock serialises concurrent runs; a run that finds rebates already there
     does nothing; the unique (redemption, role) constraint and the ledger key stand behind that."""
+    if OutboxEvent.objects.filter(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption_id, done_at__isnull=False).exists():
+        # Already credited (a duplicate delivery): answer without queueing for any lock.
+        return list(Rebate.objects.filter(redemption_id=redemption_id))
     redemption = (
         Redemption.objects.select_for_update(of=("self",)).select_related("order", "packet").get(pk=redemption_id)
     )
