@@ -198,6 +198,7 @@ class WaitSampler(threading.Thread):
         self.stop_event = threading.Event()
         self.samples = 0
         self.counts: Counter = Counter()
+        self.lock_waiters: Counter = Counter()  # statement (first 90 chars) → samples waiting on a lock
 
     def run(self) -> None:
         import psycopg
@@ -214,7 +215,20 @@ class WaitSampler(threading.Thread):
                 self.samples += 1
                 for what, n in rows:
                     self.counts[what] += n
+                waiting = conn.execute(
+                    """SELECT LEFT(REGEXP_REPLACE(query, '\\s+', ' ', 'g'), 90), COUNT(*) FROM pg_stat_activity
+                       WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'
+                       GROUP BY 1"""
+                ).fetchall()
+                for query, n in waiting:
+                    self.lock_waiters[query] += n
                 time.sleep(0.05)
+
+    def top_lock_waiters(self, n: int = 3) -> list[tuple[float, str]]:
+        """The statements backends waited on a lock in, with the average number waiting there."""
+        if not self.samples:
+            return []
+        return [(round(v / self.samples, 2), q) for q, v in self.lock_waiters.most_common(n)]
 
     def summary(self) -> dict[str, float]:
         """Average number of active backends in each wait state."""
@@ -458,6 +472,9 @@ def main(argv=None) -> int:
         budget = machine["cores"] / rate * 1000 if rate else float("nan")
         print(f"  CPU ms/redemption  {per}  (all {machine['cores']} cores ÷ rate = {budget:.1f} ms)")
     print(f"  DB active backends {waits.summary()}  (average per 50 ms sample)")
+    for avg, query in waits.top_lock_waiters():
+        print(f"    {avg:5.2f} waiting in: {query}")
+    results["db_lock_waiters"] = waits.top_lock_waiters(5)
     print(f"  rebates drained    {'yes' if drained else 'NO'} {after_load:.1f} s after the load stopped")
     checks = []
     if "pgbench" in results:
