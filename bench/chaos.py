@@ -13,7 +13,8 @@ What it does:
   * posts orders that each spend one packet (50.00 with a 10.00 packet → merchant 5.00, shopper 2.50), paced to
     reach --redemptions in about --duration seconds; a request that fails (5xx, connection) is retried with the
     SAME Idempotency-Key, so an order that committed before its reply was lost is replayed, never doubled;
-  * meanwhile SIGKILLs the worker's whole process group every --kill-every seconds and restarts it at once, and
+  * meanwhile SIGKILLs the worker's whole process group every --kill-every seconds (counted from the moment it is
+    ready, by default: see --kill-clock) and restarts it at once, and
     stops the broker (SIGTERM) for --outage seconds in the middle, then restarts it empty (queued tasks are lost);
   * then stops the chaos, waits until every outbox row is done (the sweeper re-publishes what the broker lost),
     runs `manage.py audit` and checks that every redemption has exactly one issuer and one holder rebate, that
