@@ -29,6 +29,15 @@ def _english(settings):
     settings.LANGUAGE_CODE = "en"
 
 
+@pytest.fixture(autouse=True)
+def _publish_only_to_a_requested_worker(request, monkeypatch):
+    """Only tests that ask for the real worker publish tasks. Otherwise a committed redemption of one test would be
+    picked up by the session's worker while the next test truncates the tables (a deadlock, then a dirty database).
+    Tests with the worker wait, at the end, until it has finished what they gave it (see `celery_worker`)."""
+    if "celery_worker" not in request.fixturenames:
+        monkeypatch.setattr("rebates.outbox.outbox_publish", lambda topic, ref_id: False)
+
+
 @pytest.fixture
 def merchant_client(db):
     """An API client authenticated with a merchant staff member's token, and that merchant."""
@@ -39,8 +48,20 @@ def merchant_client(db):
     return client
 
 
+@pytest.fixture
+def celery_worker(_celery_worker_process, transactional_db):
+    """The session's real worker, for one test; before the test's tables are emptied, the worker must have finished
+    every task the test gave it (else it would write while the tables are truncated)."""
+    from rebates.models import OutboxEvent
+
+    yield _celery_worker_process
+    deadline = time.monotonic() + 30
+    while OutboxEvent.objects.filter(done_at__isnull=True).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker):
+def _celery_worker_process(django_db_setup, django_db_blocker):
     """A real Celery worker process on the test database and this session's queue."""
     from django.conf import settings
 
