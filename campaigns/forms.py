@@ -71,5 +71,3 @@ class SimulatorForm(forms.Form):
                 region=Region(data["province"], data["city"]),
             ),
         )
-
-
