@@ -69,7 +69,8 @@ def _celery_worker_process(django_db_setup, django_db_blocker):
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
     (ROOT / "var").mkdir(exist_ok=True)
-    log = open(ROOT / "var" / "test-worker.log", "w")  # noqa: SIM115 — lives as long as the process
+    log_path = ROOT / "var" / f"test-worker-{TEST_QUEUE}.log"  # one per session: parallel runs keep their own
+    log = open(log_path, "w")  # noqa: SIM115 — lives as long as the process
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", TEST_QUEUE],
         cwd=ROOT,
@@ -78,14 +79,15 @@ def _celery_worker_process(django_db_setup, django_db_blocker):
         stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    while "ready." not in (ROOT / "var" / "test-worker.log").read_text():
+    while "ready." not in log_path.read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("the Celery worker did not start; see var/test-worker.log")
+            raise RuntimeError(f"the Celery worker did not start; see {log_path}")
         time.sleep(0.2)
     yield proc
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
+    log_path.unlink()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
