@@ -77,6 +77,9 @@ class Device(models.Model):
     first_seen = models.DateTimeField(auto_now_add=True)
     last_seen = models.DateTimeField(auto_now=True)
     is_banned = models.BooleanField(_("banned"), default=False)
+    # Simple browser signals reported by the pages (screen, time zone, language): shown to reviewers, never a key.
+    signals = models.JSONField(_("browser signals"), default=dict, blank=True)
+    accounts = models.ManyToManyField(settings.AUTH_USER_MODEL, through="DeviceUse", related_name="used_devices")
 
     class Meta:
         verbose_name = _("device")
@@ -84,3 +87,17 @@ class Device(models.Model):
 
     def __str__(self):
         return self.fingerprint
+
+
+class DeviceUse(models.Model):
+    """Which accounts used a device, and when first and last: the graph the fraud detectors walk."""
+
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="uses")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="device_uses")
+    first_seen = models.DateTimeField(_("first seen"))
+    last_seen = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("device use")
+        verbose_name_plural = _("device uses")
+        constraints = [models.UniqueConstraint(fields=["device", "user"], name="device_use_unique")]
