@@ -3,18 +3,14 @@ the daily check-in with its streak, and "share my link" with a QR code.
 
 Every page names the campaign(s) behind it with their organiser, whether the organiser is verified, and a link to
 the full public rules. Claiming goes through `packets.batch.packet_claim`; check-in issues through
-`packets.services.packets_issue_for_event`, like sign-up does."""
+`packets.services.checkin_record`, which issues like sign-up does."""
 
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -33,11 +29,10 @@ from common.errors import ApplicationError
 from common.money import format_cny
 
 from . import batch, codes, posters
-from .models import CheckIn, Packet
-from .services import packets_issue_for_event
+from .models import Packet
+from .services import checkin_record, checkin_status
 from .store import PacketView
 
-CHECKIN_ZONE = ZoneInfo("Asia/Shanghai")  # a check-in day is a calendar day in China, wherever the server runs
 CLAIM_RATE = "30/m"  # shared with the claim API (same group): codes are unguessable, this only spares the lock
 SHARE_CHANNELS = ("link", "qr")
 
@@ -53,61 +48,6 @@ def _live_campaigns(triggers: list[str]):
         .distinct()
         .order_by("pk")
     )
-
-
-# --- the check-in service ------------------------------------------------------------------------------------------
-
-
-def checkin_day(now: datetime) -> date:
-    return now.astimezone(CHECKIN_ZONE).date()
-
-
-@dataclass
-class CheckInResult:
-    checkin: CheckIn
-    created: bool
-    packets: list[Packet] = field(default_factory=list)
-
-
-def checkin_record(*, user: User, now: datetime | None = None) -> CheckInResult:
-    """Check `user` in for today (Asia/Shanghai). Once a day: a second call — a double tap, a second tab, a retry —
-    returns today's check-in with `created=False` and issues nothing. The row and the packets its trigger earns
-    commit together, so a failed issuance leaves no check-in behind and the shopper can simply try again.
-
-    Concurrent calls are serialised by the unique (user, day) index: the second insert waits for the first
-    transaction and then fails, and reads the committed row."""
-    now = now or timezone.now()
-    day = checkin_day(now)
-    with transaction.atomic():
-        previous = (
-            CheckIn.objects.filter(user=user, day=day - timedelta(days=1)).values_list("streak", flat=True).first()
-        )
-        try:
-            with transaction.atomic():
-                checkin = CheckIn.objects.create(user=user, day=day, streak=(previous or 0) + 1)
-        except IntegrityError:
-            return CheckInResult(CheckIn.objects.get(user=user, day=day), created=False)
-        issued = packets_issue_for_event(trigger=EarnRule.Trigger.CHECK_IN, shopper=user, now=now)
-    return CheckInResult(checkin, created=True, packets=issued)
-
-
-@dataclass
-class CheckInStatus:
-    today: date
-    checked_in_today: bool
-    streak: int  # consecutive days up to today, or up to yesterday while today is still open
-    week: list[dict]
-
-
-def checkin_status(user: User, *, now: datetime | None = None) -> CheckInStatus:
-    today = checkin_day(now or timezone.now())
-    recent = {c.day: c for c in CheckIn.objects.filter(user=user, day__gte=today - timedelta(days=6), day__lte=today)}
-    current = recent.get(today) or recent.get(today - timedelta(days=1))
-    week = []
-    for offset in range(6, -1, -1):
-        day = today - timedelta(days=offset)
-        week.append({"day": day, "done": day in recent, "is_today": offset == 0})
-    return CheckInStatus(today, today in recent, current.streak if current else 0, week)
 
 
 # --- claim by code -------------------------------------------------------------------------------------------------
