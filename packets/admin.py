@@ -1,8 +1,8 @@
 from django.contrib import admin
 
-from common.admin import MerchantScopedReadOnlyAdmin
+from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
 
-from .models import Order, OrderLine, Packet, Product, Redemption, Refund
+from .models import CheckIn, Order, OrderLine, Packet, Product, Redemption, Refund
 
 
 @admin.register(Packet)
@@ -62,3 +62,16 @@ class ProductAdmin(admin.ModelAdmin):
 class RefundAdmin(MerchantScopedReadOnlyAdmin):
     merchant_path = "order__merchant"
     list_display = ("order", "amount", "reason", "created_at")
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyAdmin):
+    """Daily check-ins as `services.checkin_record` wrote them; read-only (a check-in may have issued packets).
+    A shopper's record, not a merchant's: only platform operators see it (merchant roles lack view_checkin)."""
+
+    list_display = ("day", "user", "streak", "created_at")
+    list_filter = ("day",)
+    search_fields = ("user__phone",)
+    date_hierarchy = "day"
+    ordering = ("-day", "-streak", "-pk")
+    list_select_related = ("user",)

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 from campaigns.models import Campaign
 from packets import store
 from packets.errors import BudgetExhausted, InvalidOrder, OrderNumberTaken, PacketNotFound
-from packets.models import Order, Packet, Product
+from packets.models import CheckIn, Order, Packet, Product
 from packets.services import LineInput, order_create, packet_grant
 from rebates.models import OutboxEvent
 from tests.conftest import wait_for
@@ -629,3 +629,38 @@ def test_order_page_renders_in_chinese(shopper_client, shopper, shop):
     order = _order(shop, shopper, "200.00")
     html = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "您获得了一个红包" in html and "实付" in html and "商品" in html
+
+
+# --- the check-in admin --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def check_ins():
+    alice, bob = UserFactory(phone="13711110001"), UserFactory(phone="13722220002")
+    today = timezone.localdate()
+    return [
+        CheckIn.objects.create(user=alice, day=today, streak=3),
+        CheckIn.objects.create(user=bob, day=today - timedelta(days=1), streak=1),
+    ]
+
+
+def test_checkin_admin_lists_day_user_and_streak(admin_client, check_ins):
+    response = admin_client.get("/admin/packets/checkin/")
+    assert response.status_code == 200
+    assert list(response.context["cl"].result_list) == check_ins  # newest day first
+    html = response.content.decode()
+    for column in ("column-day", "column-user", "column-streak"):
+        assert column in html
+
+
+def test_checkin_admin_searches_by_user_phone(admin_client, check_ins):
+    response = admin_client.get("/admin/packets/checkin/", {"q": "13722220002"})
+    assert list(response.context["cl"].result_list) == [check_ins[1]]
+
+
+def test_checkin_admin_is_read_only(admin_client, check_ins):
+    assert admin_client.get("/admin/packets/checkin/add/").status_code == 403
+    change = admin_client.get(f"/admin/packets/checkin/{check_ins[0].pk}/change/")
+    assert change.status_code == 200 and 'name="streak"' not in change.content.decode()
+    admin_client.post(f"/admin/packets/checkin/{check_ins[0].pk}/delete/", {"post": "yes"})
+    assert CheckIn.objects.count() == 2
