@@ -102,6 +102,9 @@ class TrailSession(models.Model):
     key = models.CharField(max_length=160, unique=True)  # namespaced: "page:<hash>" or "m<merchant id>:<id>"
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="trail_sessions")
     created_at = models.DateTimeField(auto_now_add=True)
+    # The shape of the trail when an order used it (kinds and whole-second gaps): bots replay one shape.
+    signature = models.CharField(max_length=64, blank=True, db_index=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
 
 
 class TrailEvent(models.Model):
