@@ -10,9 +10,11 @@
   signature does not verify); `fail_next(kind, route="query")` for queries ("5xx", "timeout_before_create").
 * `notification(out_bill_no)` builds a signed, AES-GCM-encrypted MCHTRANSFER.BILL.FINISHED notification.
 
-Run standalone for demo runs (bills succeed at once):
-    python -m tests.rebates.fake_wechat --port 8765 --dir var/wechat-fake
-writes the keys there and prints the WECHATPAY_* environment that points the app at it.
+Used by the tests (`tests/rebates/fake_wechat.py` re-exports it) and by `make run` in demo mode (no WECHATPAY_MCHID):
+config/runstack.py starts it as a child process. Standalone (bills succeed at once unless `--state` says otherwise):
+    python -m rebates.fake_wechat --port 8765 --dir var/wechat-fake [--state WAIT_USER_CONFIRM]
+writes the keys there, writes `<dir>/env` and prints the WECHATPAY_* environment that points the app at it.
+Never used against real money: the payout client refuses the test openid on the real gateway.
 """
 
 import argparse
@@ -20,6 +22,7 @@ import base64
 import json
 import re
 import secrets
+import signal
 import threading
 import time
 import uuid
@@ -36,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 TRANSFER_PATH = "/v3/fund-app/mch-transfer/transfer-bills"
 QUERY_RE = re.compile(r"^/v3/fund-app/mch-transfer/transfer-bills/out-bill-no/([A-Za-z0-9]+)$")
 AUTH_RE = re.compile(r'(\w+)="([^"]*)"')
+DEMO_OPENID = "o-demo-openid-000000000000"
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -58,6 +62,11 @@ def public_pem(key: rsa.RSAPrivateKey) -> str:
 
 def sign(key: rsa.RSAPrivateKey, message: str) -> str:
     return base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
+
+
+def package_info_for(out_bill_no: str) -> str:
+    """The fake's package_info of a bill waiting for the user's confirmation (stable per bill)."""
+    return base64.b64encode(f"fake-package:{out_bill_no}".encode()).decode()
 
 
 def _now_iso() -> str:
@@ -254,7 +263,8 @@ class FakeWechatPay:
             if bill.get("fail_reason"):
                 reply["fail_reason"] = bill["fail_reason"]
             if bill["state"] == "WAIT_USER_CONFIRM":
-                reply["package_info"] = "affffddafdfafddffda=="
+                # Opaque to the merchant; the real one is longer. Only the create reply carries it, not a query.
+                reply["package_info"] = package_info_for(bill["out_bill_no"])
             return 200, reply
 
     def _handler_class(self):
@@ -338,18 +348,23 @@ def main() -> None:  # pragma: no cover — demo runs
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dir", type=Path, default=Path("var/wechat-fake"))
+    parser.add_argument("--state", default="SUCCESS", help="what new bills become: SUCCESS, FAIL, WAIT_USER_CONFIRM…")
     args = parser.parse_args()
     fake = FakeWechatPay(port=args.port)
+    fake.final_state = args.state
     env = fake.keys.write(args.dir)
-    env.update(WECHATPAY_GATEWAY=fake.url, WECHATPAY_TEST_OPENID="o-demo-openid-000000000000")
-    (args.dir / "env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    env.update(WECHATPAY_GATEWAY=fake.url, WECHATPAY_TEST_OPENID=DEMO_OPENID)
+    # Written whole under another name, then renamed: a reader never sees half a file.
+    partial = args.dir / "env.partial"
+    partial.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    partial.replace(args.dir / "env")
     print("\n".join(f"export {k}={v}" for k, v in env.items()), flush=True)
     fake.start()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        fake.stop()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    fake.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover
