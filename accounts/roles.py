@@ -39,6 +39,10 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("accounts", "view_merchant"),
         ("accounts", "view_merchantstaff"),
         ("accounts", "change_merchantstaff"),
+        # Webhooks: the merchant's own endpoints (admin scopes them) and the delivery log with "retry now".
+        *[("rebates", f"{a}_webhookendpoint") for a in ("view", "add", "change", "delete")],
+        ("rebates", "view_webhookdelivery"),
+        ("rebates", "change_webhookdelivery"),
     ],
     CAMPAIGN_MANAGER: [*_CAMPAIGN_PERMS, *_VIEW_RECORDS],
     SHOPPER: [],

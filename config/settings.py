@@ -140,6 +140,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderChannelEnum": "packets.models.Order.Channel",
         "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
+        "WebhookEventTypeEnum": "rebates.webhook_models.EventType",
+        "WebhookDeliveryStateEnum": "rebates.webhook_models.WebhookDelivery.State",
     },
 }
 
@@ -165,6 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     "campaigns-end": {"task": "campaigns.tasks.campaigns_end", "schedule": 60.0},
     "rebates-confirm": {"task": "rebates.tasks.confirm_due_rebates", "schedule": 60.0},
     "payouts-sweep": {"task": "rebates.payout_tasks.payouts_sweep", "schedule": 30.0},
+    "webhooks-sweep": {"task": "rebates.webhook_tasks.webhooks_sweep", "schedule": 30.0},
     "referral-rewards-confirm": {"task": "campaigns.tasks_programs.confirm_due_referral_rewards", "schedule": 60.0},
     "enrolments-expire": {"task": "campaigns.tasks_programs.expire_due_enrolments", "schedule": 60.0},
 }
@@ -207,3 +210,11 @@ WECHATPAY_MAX_PAYOUT = Decimal(os.environ.get("WECHATPAY_MAX_PAYOUT", "200.00"))
 WECHATPAY_RETRY_BASE_SECONDS = float(os.environ.get("WECHATPAY_RETRY_BASE_SECONDS", 5))
 WECHATPAY_RETRY_MAX_SECONDS = float(os.environ.get("WECHATPAY_RETRY_MAX_SECONDS", 600))
 WECHATPAY_MAX_ATTEMPTS = int(os.environ.get("WECHATPAY_MAX_ATTEMPTS", 10))
+
+# Webhooks to merchants (docs/WEBHOOKS.md). Private, loopback and reserved hosts are refused unless this is on (local
+# runs and tests; `make run` turns it on).
+WEBHOOKS_ALLOW_PRIVATE_HOSTS = env_bool("WEBHOOKS_ALLOW_PRIVATE_HOSTS", DEBUG)
+WEBHOOKS_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOKS_TIMEOUT_SECONDS", 5))
+WEBHOOKS_MAX_ATTEMPTS = int(os.environ.get("WEBHOOKS_MAX_ATTEMPTS", 12))
+WEBHOOKS_RETRY_BASE_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_BASE_SECONDS", 30))
+WEBHOOKS_RETRY_MAX_SECONDS = float(os.environ.get("WEBHOOKS_RETRY_MAX_SECONDS", 6 * 3600))

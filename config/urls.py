@@ -9,6 +9,7 @@ api_v1 = [
     path("", include("packets.urls_api")),
     path("", include("campaigns.urls_api")),
     path("", include("rebates.urls_payouts")),
+    path("", include("rebates.urls_webhooks")),
     path("", include("campaigns.urls_programs")),
     path("", include("packets.urls_batch")),
 ]

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
 
-from . import admin_payouts  # noqa: F401 — registers the payout admin
+from . import admin_payouts, admin_webhooks  # noqa: F401 — register the payout and webhook admins
 from .models import Entry, LedgerAccount, LedgerTransaction, OutboxEvent, Rebate
 
 

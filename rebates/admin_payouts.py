@@ -41,6 +41,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "transfer_bill_no",
         "wechat_state",
+        "package_info",
         "fail_reason",
         "created_at",
         "updated_at",

@@ -16,6 +16,11 @@ from .payout_models import Payout
 
 class PayoutOutput(serializers.ModelSerializer):
     currency = serializers.SerializerMethodField()
+    package_info = serializers.SerializerMethodField(
+        help_text="Set while WeChat waits for the user to confirm receipt (wechat_state WAIT_USER_CONFIRM): pass it "
+        "as `package` to wx.requestMerchantTransfer (mini program) or WeixinJSBridge 'requestMerchantTransfer' "
+        "(WeChat web page), with our mchId and appId. null otherwise."
+    )
 
     class Meta:
         model = Payout
@@ -26,6 +31,8 @@ class PayoutOutput(serializers.ModelSerializer):
             "channel",
             "status",
             "out_bill_no",
+            "wechat_state",
+            "package_info",
             "fail_reason",
             "created_at",
             "completed_at",
@@ -33,6 +40,9 @@ class PayoutOutput(serializers.ModelSerializer):
 
     def get_currency(self, payout) -> str:
         return "CNY"
+
+    def get_package_info(self, payout) -> str | None:
+        return payout.package_info if payout.awaiting_user_confirmation else None
 
 
 class PayoutListCreateApi(ListAPIView):

@@ -45,6 +45,8 @@ class Payout(models.Model):
     transfer_bill_no = models.CharField(_("WeChat transfer bill no"), max_length=64, blank=True)
     wechat_state = models.CharField(_("WeChat state"), max_length=32, blank=True)
     fail_reason = models.CharField(_("fail reason"), max_length=64, blank=True)
+    # WAIT_USER_CONFIRM: what the user's WeChat needs to confirm receipt (wx.requestMerchantTransfer's `package`).
+    package_info = models.TextField(_("WeChat package info"), blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
@@ -75,6 +77,11 @@ class Payout(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL
+
+    @property
+    def awaiting_user_confirmation(self) -> bool:
+        """WeChat holds the bill until the user confirms receipt in WeChat (with `package_info`)."""
+        return not self.is_terminal and self.wechat_state == "WAIT_USER_CONFIRM" and bool(self.package_info)
 
 
 class WechatOpenId(models.Model):

@@ -30,7 +30,7 @@ from accounts.selectors import merchant_of
 from common.errors import ApplicationError, Conflict, NotFound
 from common.money import CNY, MoneyError, format_cny, quantize, to_minor
 
-from . import wechat
+from . import webhooks, wechat
 from .errors import InsufficientFunds
 from .ledger import ledger_account, platform_account, transfer
 from .models import AccountKind
@@ -218,9 +218,9 @@ def payout_attempt(*, payout_id: int) -> float | None:
     try:
         if query_first:
             found = wechat.transfer_query(out_bill_no=payout.out_bill_no)
-            if found.outcome is wechat.Outcome.BILL:
+            if found.outcome is wechat.Outcome.BILL and not _lacks_package_info(payout, found.bill):
                 return payout_record_bill(payout_id=payout_id, bill=found.bill)
-            if found.outcome is not wechat.Outcome.NOT_FOUND:
+            if found.outcome not in (wechat.Outcome.NOT_FOUND, wechat.Outcome.BILL):
                 return _schedule_retry(payout_id, f"query: {found.describe()}")
         sent = wechat.transfer_create(
             out_bill_no=payout.out_bill_no, openid=payout.openid, amount_fen=to_minor(payout.amount)
@@ -238,6 +238,12 @@ def payout_attempt(*, payout_id: int) -> float | None:
     except Exception as exc:  # keys unreadable, configuration removed, a bug: visible to operators, retried later
         log.exception("payout %s step failed", payout.out_bill_no)
         return _schedule_retry(payout_id, f"{type(exc).__name__}: {exc}")
+
+
+def _lacks_package_info(payout: Payout, bill: wechat.Bill) -> bool:
+    """The bill waits for the user's confirmation but we never saw its package_info (the create reply was lost, and a
+    query does not carry it): sending the same out_bill_no again returns the same bill, with package_info."""
+    return bill.state == wechat.BillState.WAIT_USER_CONFIRM and not bill.package_info and not payout.package_info
 
 
 def _schedule_retry(payout_id: int, error: str) -> float | None:
@@ -287,8 +293,10 @@ def payout_record_bill(*, payout_id: int, bill: wechat.Bill) -> float | None:
             return None
         if bill.transfer_bill_no:
             payout.transfer_bill_no = bill.transfer_bill_no
+        if bill.package_info:  # only a create reply carries it; a query reply never clears it
+            payout.package_info = bill.package_info
         payout.wechat_state = bill.state
-        payout.save(update_fields=["transfer_bill_no", "wechat_state", "updated_at"])
+        payout.save(update_fields=["transfer_bill_no", "package_info", "wechat_state", "updated_at"])
         if bill.state == wechat.BillState.SUCCESS:
             _finish(payout.pk, succeeded=True)
             return None
@@ -337,6 +345,7 @@ def _finish(payout_id: int, *, succeeded: bool, reason: str = "", error: str = "
     payout.completed_at = timezone.now()
     payout.next_attempt_at = None
     payout.save(update_fields=["status", "fail_reason", "last_error", "completed_at", "next_attempt_at", "updated_at"])
+    webhooks.webhooks_emit_payout_finished(payout)
     return payout
 
 

@@ -24,6 +24,7 @@ from .ledger import Posting, ledger_account, ledger_post, platform_account
 from .lock_objects import ledger_accounts_lock
 from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
+from .webhooks import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
 
 
 def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
@@ -182,6 +183,7 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 for leg, user_id, merchant_id, _pockets_ in planned
             ]
         )
+        webhooks_emit_rebates_credited([r.pk for r in rebates])  # the credited ones; held ones when confirmed
         # A refund that arrived before the worker: the rebates it reverses are reversed at once.
         refunded = sum((r.amount for r in order.refunds.all()), ZERO)
         if refunded:
@@ -229,6 +231,7 @@ def rebate_confirm(*, rebate_id: int, now: datetime | None = None) -> bool:
         postings=[Posting(pockets.pending, -remaining), *_into_available(pockets, remaining, balances)],
     )
     Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now)
+    webhooks_emit_rebates_credited([rebate.pk])
     return True
 
 
@@ -289,6 +292,7 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
     if target == rebate.amount:
         rebate.status = Rebate.Status.REVERSED
     rebate.save(update_fields=["reversed_amount", "status"])
+    webhooks_emit_rebate_reversed(rebate_id=rebate.pk, amount=units, reason=key)
     return units
 
 

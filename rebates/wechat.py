@@ -48,6 +48,7 @@ class BillState:
     SUCCESS = "SUCCESS"
     FAIL = "FAIL"
     CANCELLED = "CANCELLED"
+    WAIT_USER_CONFIRM = "WAIT_USER_CONFIRM"
     # Anything else (ACCEPTED, PROCESSING, WAIT_USER_CONFIRM, TRANSFERING, CANCELING) is still moving.
     FAILED = frozenset({FAIL, CANCELLED})
 
@@ -66,6 +67,8 @@ class Bill:
     transfer_bill_no: str = ""
     amount_fen: int | None = None
     fail_reason: str = ""
+    # Only the create reply carries it (WAIT_USER_CONFIRM): the user confirms receipt in WeChat with it.
+    package_info: str = ""
 
     @classmethod
     def from_json(cls, data: dict) -> "Bill":
@@ -76,6 +79,7 @@ class Bill:
             transfer_bill_no=str(data.get("transfer_bill_no", "")),
             amount_fen=int(amount) if isinstance(amount, int) else None,
             fail_reason=str(data.get("fail_reason", "")),
+            package_info=str(data.get("package_info", "")),
         )
 
 

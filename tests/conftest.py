@@ -68,6 +68,7 @@ def _celery_worker_process(django_db_setup, django_db_blocker):
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("WEBHOOKS_ALLOW_PRIVATE_HOSTS", "1")  # the tests' webhook receivers listen on 127.0.0.1
     (ROOT / "var").mkdir(exist_ok=True)
     log_path = ROOT / "var" / f"test-worker-{TEST_QUEUE}.log"  # one per session: parallel runs keep their own
     log = open(log_path, "w")  # noqa: SIM115 — lives as long as the process

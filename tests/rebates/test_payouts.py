@@ -1,5 +1,6 @@
 """Withdrawals to WeChat 零钱 through the real `wechatpayv3` client against a local fake WeChat Pay server."""
 
+import json
 import threading
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.contrib import admin
 from django.core.management import call_command
 from django.db import connection
 from django.urls import include, path
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,7 +22,7 @@ from rebates.models import AccountKind, LedgerTransaction
 from rebates.payout_models import Payout, WechatOpenId
 from rebates.payout_tasks import payout_send
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
-from tests.rebates.fake_wechat import FakeWechatPay, Keys, private_pem
+from tests.rebates.fake_wechat import FakeWechatPay, Keys, package_info_for, private_pem
 
 # Mounted here as well as (once wired) in config/urls.py, so these tests do not depend on the project's URL wiring.
 urlpatterns = [
@@ -517,6 +519,85 @@ def test_polling_finishes_a_bill_when_the_notification_never_comes(fake, waiting
     fake.finish(waiting_payout.out_bill_no, "SUCCESS")
     assert drive(waiting_payout.pk).status == Payout.Status.SUCCEEDED
     assert fake.creates == 1
+
+
+# --- WAIT_USER_CONFIRM: the user confirms receipt in WeChat with package_info -----------------------------------
+
+
+def test_a_bill_waiting_for_the_user_returns_its_package_info_until_it_is_final(fake, waiting_payout, shopper):
+    assert waiting_payout.package_info == package_info_for(waiting_payout.out_bill_no)
+    client = api_for(shopper)
+    (listed,) = client.get(PAYOUTS_URL).json()["results"]
+    assert (listed["status"], listed["wechat_state"]) == ("in_flight", "WAIT_USER_CONFIRM")
+    assert listed["package_info"] == package_info_for(waiting_payout.out_bill_no)
+
+    # A poll (the query reply carries no package_info) keeps the one we have.
+    Payout.objects.filter(pk=waiting_payout.pk).update(next_attempt_at=timezone.now())
+    payouts.payout_attempt(payout_id=waiting_payout.pk)
+    waiting_payout.refresh_from_db()
+    assert waiting_payout.package_info == package_info_for(waiting_payout.out_bill_no) and fake.creates == 1
+
+    fake.finish(waiting_payout.out_bill_no, "SUCCESS")  # the user confirmed in WeChat
+    assert drive(waiting_payout.pk).status == Payout.Status.SUCCEEDED
+    (listed,) = client.get(PAYOUTS_URL).json()["results"]
+    assert (listed["status"], listed["package_info"]) == ("succeeded", None)
+
+
+def test_a_lost_create_reply_is_asked_again_for_its_package_info(fake, shopper, capsys):
+    fake.final_state = "WAIT_USER_CONFIRM"
+    fake.fail_next("timeout_after_create")  # WeChat made the bill; its reply (with package_info) was lost
+    payout = payouts.payout_request(user=shopper, amount=Decimal("3.00"), channel="wechat_balance")
+    payouts.payout_attempt(payout_id=payout.pk)
+    payout.refresh_from_db()
+    assert (payout.wechat_state, payout.package_info) == ("WAIT_USER_CONFIRM", "")  # found by the query
+    assert api_for(shopper).get(PAYOUTS_URL).json()["results"][0]["package_info"] is None
+
+    Payout.objects.filter(pk=payout.pk).update(next_attempt_at=timezone.now())
+    payouts.payout_attempt(payout_id=payout.pk)  # queries, then sends the same out_bill_no: the same bill comes back
+    payout.refresh_from_db()
+    assert payout.package_info == package_info_for(payout.out_bill_no)
+    assert len(fake.bills) == 1 and fake.creates == 2
+    assert ledger_steps(payout.pk) == [f"payout:{payout.pk}:reserve"]
+    assert_books_clean(capsys)
+
+
+def test_settled_payouts_are_announced_to_the_merchants_whose_rebates_filled_the_wallet(
+    fake, shopper, settings, monkeypatch
+):
+    from rebates import webhooks
+    from rebates.webhook_models import WebhookDelivery
+    from tests.factories.campaigns import two_way_campaign
+    from tests.rebates.test_webhooks import credit, spent_order
+
+    settings.WEBHOOKS_ALLOW_PRIVATE_HOSTS = True
+    monkeypatch.setattr(webhooks, "webhook_publish", lambda pk, countdown=0: True)
+    campaign = two_way_campaign()
+    credit(spent_order(campaign, shopper))  # this merchant's campaign paid the shopper cash
+    events = ["payout.succeeded", "payout.failed"]
+    mine = webhooks.webhook_endpoint_create(merchant=campaign.merchant, url="http://127.0.0.1:9/", events=events)
+    unrelated = webhooks.webhook_endpoint_create(
+        merchant=MerchantStaffFactory().merchant, url="http://127.0.0.1:9/", events=events
+    )
+    payout = payouts.payout_request(user=shopper, amount=Decimal("2.00"), channel="wechat_balance")
+    drive(payout.pk)
+    (delivery,) = WebhookDelivery.objects.all()
+    assert (delivery.endpoint_id, delivery.event_type) == (mine.pk, "payout.succeeded")
+    body = json.loads(delivery.body)
+    assert body["data"]["payout"] | {"created_at": None, "completed_at": None} == {
+        "id": payout.pk,
+        "beneficiary_user_id": shopper.pk,
+        "amount": "2.00",
+        "currency": "CNY",
+        "channel": "wechat_balance",
+        "status": "succeeded",
+        "out_bill_no": payout.out_bill_no,
+        "fail_reason": "",
+        "created_at": None,
+        "completed_at": None,
+    }
+    assert not WebhookDelivery.objects.filter(endpoint=unrelated).exists()
+    payouts.payouts_retry(payout_ids=[payout.pk])  # a terminal payout: nothing moves, nothing is announced again
+    assert WebhookDelivery.objects.count() == 1
 
 
 # --- the sweeper and the audit ---------------------------------------------------------------------------------
