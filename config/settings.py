@@ -170,6 +170,11 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "rebates.webhook_tasks.webhooks_sweep", "schedule": 30.0},
     "referral-rewards-confirm": {"task": "campaigns.tasks_programs.confirm_due_referral_rewards", "schedule": 60.0},
     "enrolments-expire": {"task": "campaigns.tasks_programs.expire_due_enrolments", "schedule": 60.0},
+    # Fraud detectors (antifraud/detectors.py), ANTIFRAUD_DETECT_SECONDS apart; ANTIFRAUD_* thresholds documented there.
+    "antifraud-detect": {
+        "task": "antifraud.tasks.detect_all",
+        "schedule": float(os.environ.get("ANTIFRAUD_DETECT_SECONDS", 600)),
+    },
 }
 
 # Money limits: any single amount above this is refused as bad input.

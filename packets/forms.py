@@ -32,10 +32,12 @@ class CartUpdateForm(forms.Form):
 
 
 class CheckoutForm(forms.Form):
-    """The one-time token (the order number is derived from it) and the chosen packet's code.
+    """The one-time token (the order number is derived from it), the chosen packet's code and the points to pay with.
 
     The packet is a free code on purpose: whatever arrives, the order service decides whether this shopper may spend
-    it, and a code that is not theirs is answered like a missing one."""
+    it, and a code that is not theirs is answered like a missing one. The points arrive as typed: the view checks them
+    against the shopper's balance and what is left to pay (`store.points_parse`) and says what is wrong next to them."""
 
     token = forms.UUIDField(widget=forms.HiddenInput)
     packet = forms.CharField(label=_("Red packet"), required=False, max_length=40)
+    points = forms.CharField(label=_("Points to use"), required=False, strip=True)

@@ -6,11 +6,14 @@ page offers is exactly what the order path will accept.
 """
 
 import hashlib
+import math
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,8 +21,8 @@ from django.utils.translation import ngettext
 
 from accounts.models import Merchant, User
 from campaigns.rules import CartLine
-from common.money import ZERO, format_cny, to_minor
-from rebates.models import OutboxEvent, Rebate
+from common.money import POINTS, ZERO, format_cny, from_minor, to_minor
+from rebates.models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from rebates.outbox import TOPIC_REDEMPTION_REBATES
 
 from .models import Order, Packet, Product, Redemption
@@ -307,6 +310,10 @@ ERROR_MESSAGES = {
     "invalid_amount": _("The order total must be more than ¥0.00."),
     "amount_too_large": _("The order total is above the limit for one order."),
     "order_no_exists": _("This order has already been placed."),
+    "invalid_points": _("Points are used as a whole number, in steps worth ¥0.01."),
+    "points_exceed_amount": _("These points are worth more than is left to pay on this order."),
+    "insufficient_points": _("You no longer have that many points. Please check your balance and try again."),
+    "points_unavailable": _("Points cannot be used right now. Please pay without them or try again later."),
 }
 # Errors about the chosen packet are shown next to the packet picker; the rest at the top of the form.
 PACKET_ERROR_CODES = {
@@ -320,6 +327,8 @@ PACKET_ERROR_CODES = {
     "campaign_not_active",
     "budget_exhausted",
 }
+# Errors about the points are shown next to the points field.
+POINTS_ERROR_CODES = {"invalid_points", "points_exceed_amount", "insufficient_points", "points_unavailable"}
 
 
 def error_message(code: str) -> str:
@@ -336,6 +345,7 @@ class PacketOption:
     reason: str
     discount: Decimal
     view: "PacketView" = field(repr=False, default=None)
+    points: "PointsOffer | None" = field(repr=False, default=None)  # what points can still pay with this packet
 
     @property
     def discount_display(self) -> str:
@@ -406,6 +416,112 @@ def packet_options(user: User, cart: Cart, *, now: datetime | None = None) -> li
 
 def best_option(options: list[PacketOption]) -> PacketOption | None:
     return next((o for o in options if o.ok), None)
+
+
+# --- paying with points -------------------------------------------------------------------------------------------
+# settings.POINTS_PER_CNY points are worth ¥1. The order service (`services._points_value`) is the authority; this
+# checks the shopper's input first so the page can say what is wrong, with the numbers, next to the field.
+
+
+def points_balance(user: User) -> int:
+    """The shopper's spendable points (pending points are not spendable yet)."""
+    balance = (
+        LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_POINTS, currency=POINTS, user=user)
+        .values_list("balance", flat=True)
+        .first()
+    )
+    return int(balance or 0)
+
+
+def points_step() -> int:
+    """The fewest points worth a whole number of fen: 1 when 100 points are ¥1, 3 when 300 are."""
+    return settings.POINTS_PER_CNY // math.gcd(settings.POINTS_PER_CNY, 100)
+
+
+def points_worth(points: int) -> Decimal:
+    """What `points` pay for, to the fen (rounded down: a part of a fen buys nothing)."""
+    return from_minor(points * 100 // settings.POINTS_PER_CNY)
+
+
+def points_usable(balance: int, payable: Decimal) -> int:
+    """The most points one order can take: no more than the shopper has, nor than is left to pay, in whole steps."""
+    most = min(balance, max(0, to_minor(payable)) * settings.POINTS_PER_CNY // 100)
+    return most - most % points_step()
+
+
+@dataclass(frozen=True)
+class PointsOffer:
+    """What the checkout page says about points: how many the shopper has, what they are worth, how many fit."""
+
+    balance: int
+    usable: int
+
+    @property
+    def step(self) -> int:
+        return points_step()
+
+    @property
+    def per_cny(self) -> int:
+        return settings.POINTS_PER_CNY
+
+    @property
+    def balance_display(self) -> str:
+        return points_text(self.balance)
+
+    @property
+    def worth_display(self) -> str:
+        return format_cny(points_worth(self.balance))
+
+    @property
+    def usable_display(self) -> str:
+        return points_text(self.usable)
+
+    @property
+    def usable_worth_display(self) -> str:
+        return format_cny(points_worth(self.usable))
+
+    @property
+    def usable_text(self) -> str:
+        return str(_("Up to %(most)s (%(worth)s) on this order.")) % {
+            "most": self.usable_display,
+            "worth": self.usable_worth_display,
+        }
+
+    @property
+    def rate_display(self) -> str:
+        return str(_("%(points)s = ¥1.00")) % {"points": points_text(settings.POINTS_PER_CNY)}
+
+
+class PointsInputError(ValueError):
+    """The points typed at checkout cannot be used; the message is for the shopper, in their language."""
+
+
+MAX_POINTS_DIGITS = 12
+
+
+def points_parse(raw: str, *, balance: int, payable: Decimal) -> int:
+    """The points typed at checkout as a number of points, or PointsInputError saying why they cannot be used.
+
+    Empty means none. Full-width digits (from a Chinese keyboard), spaces and thousands separators are accepted;
+    anything else — a sign, a decimal point, letters — is refused, never rounded or guessed at."""
+    text = unicodedata.normalize("NFKC", raw or "").strip().replace(",", "").replace(" ", "")
+    if not text:
+        return 0
+    if not text.isascii() or not text.isdigit():
+        raise PointsInputError(str(_("Enter the points as a whole number, like 300.")))
+    points = int(text) if len(text) <= MAX_POINTS_DIGITS else balance + 1  # more than anyone has
+    if points > balance:
+        raise PointsInputError(str(_("You have only %(balance)s.")) % {"balance": points_text(balance)})
+    if points % points_step():
+        raise PointsInputError(
+            str(_("Points are used in steps of %(step)s, each worth ¥0.01.")) % {"step": points_text(points_step())}
+        )
+    if points_worth(points) > payable:
+        raise PointsInputError(
+            str(_("That is more than the %(pay)s left to pay. Use at most %(most)s on this order."))
+            % {"pay": format_cny(payable), "most": points_text(points_usable(balance, payable))}
+        )
+    return points
 
 
 # --- what the pages show -------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """Shopper pages: the demo store, its cart and checkout, the order result page and "my packets". Thin: the cart and
 the picker live in `store.py`, every write of an order goes through `services.order_create`."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 from django.contrib import messages
@@ -164,6 +165,22 @@ def checkout(request):
         )
 
     packet_code = form.cleaned_data["packet"].strip() or None
+    points_raw = form.cleaned_data["points"]
+    options = store.packet_options(request.user, cart)
+    payable = cart.total - _chosen_discount(options, packet_code or "")
+    try:
+        points = store.points_parse(points_raw, balance=store.points_balance(request.user), payable=payable)
+    except store.PointsInputError as exc:
+        return _render_checkout(
+            request,
+            cart,
+            options=options,
+            chosen=packet_code or "",
+            token=str(token),
+            points_raw=points_raw,
+            points_error=str(exc),
+            status=400,
+        )
     try:
         order = services.order_create(
             merchant=cart.merchant,
@@ -177,6 +194,7 @@ def checkout(request):
             # No delivery address in the demo store: the order is placed where the shopper's profile says they live.
             province=request.user.province,
             city=request.user.city,
+            points=points,
         )
     except (ApplicationError, IntegrityError) as exc:
         # A concurrent duplicate of this very submit may have won the race (it took the packet or the number).
@@ -185,7 +203,9 @@ def checkout(request):
             return _already_placed(request, existing)
         if isinstance(exc, IntegrityError):
             raise
-        return _render_checkout(request, cart, error=exc, chosen=packet_code or "", token=str(token), status=400)
+        return _render_checkout(
+            request, cart, error=exc, chosen=packet_code or "", token=str(token), points_raw=points_raw, status=400
+        )
 
     store.checkout_token_spend(request.session, token)
     store.cart_clear(request.session)
@@ -199,18 +219,27 @@ def _already_placed(request, order: Order):
     return redirect("packets:order", order_id=order.pk)
 
 
+def _chosen_discount(options: list, chosen: str) -> Decimal:
+    option = next((o for o in options if o.ok and o.packet.code == chosen), None)
+    return option.discount if option else Decimal("0.00")
+
+
 def _render_checkout(
     request,
     cart,
     *,
     alert: str = "",
     error: ApplicationError | None = None,
+    options: list | None = None,
     chosen: str | None = None,
     token: str | None = None,
+    points_raw: str = "",
+    points_error: str = "",
     status: int = 200,
 ):
     now = timezone.now()
-    options = store.packet_options(request.user, cart, now=now) if cart.merchant else []
+    if options is None:
+        options = store.packet_options(request.user, cart, now=now) if cart.merchant else []
     if chosen is None:
         best = store.best_option(options)
         chosen = best.packet.code if best else ""
@@ -221,16 +250,34 @@ def _render_checkout(
         message = store.error_message(error.code)
         if error.code in store.PACKET_ERROR_CODES:
             packet_error = message
+        elif error.code in store.POINTS_ERROR_CODES:
+            points_error = message
         else:
             form_error = message
-    chosen_option = next((o for o in options if o.ok and o.packet.code == chosen), None)
-    discount = chosen_option.discount if chosen_option else Decimal("0.00")
+    discount = _chosen_discount(options, chosen)
+    balance = store.points_balance(request.user)
+
+    def offer(packet_discount: Decimal) -> store.PointsOffer:
+        return store.PointsOffer(balance=balance, usable=store.points_usable(balance, cart.total - packet_discount))
+
+    points_offer = offer(discount)
+    options = [replace(o, points=offer(o.discount if o.ok else Decimal("0.00"))) for o in options]
+    try:  # the preview counts the typed points only when the order would accept them
+        points = store.points_parse(points_raw, balance=balance, payable=cart.total - discount)
+    except store.PointsInputError:
+        points = 0
+    points_discount = store.points_worth(points)
     context = {
         "cart": cart,
         "form": form,
         "gross_fen": to_minor(cart.total),
         "discount_display": format_cny(discount),
-        "pay_display": format_cny(cart.total - discount),
+        "points_offer": points_offer,
+        "points_offer_none": offer(Decimal("0.00")),
+        "points_raw": points_raw,
+        "points_error": points_error,
+        "points_discount_display": format_cny(points_discount),
+        "pay_display": format_cny(cart.total - discount - points_discount),
         "token": token,
         "options": options,
         "chosen": chosen,
@@ -240,7 +287,7 @@ def _render_checkout(
         "packet_error": packet_error,
         "form_error": form_error,
     }
-    if status == 200 and (alert or packet_error or form_error):
+    if status == 200 and (alert or packet_error or form_error or points_error):
         status = 409 if alert else 400
     return render(request, "packets/checkout.html", context, status=status)
 
@@ -297,6 +344,8 @@ def order_detail(request, order_id: int):
         "lines": lines,
         "gross": format_cny(order.gross_amount),
         "discount": format_cny(order.discount),
+        "points_used": store.points_text(order.points_used) if order.points_used else "",
+        "points_discount": format_cny(order.points_discount),
         "paid": format_cny(order.amount_paid),
         "earned": [store.PacketView(p, now) for p in order.earned_packets.all()],
     }

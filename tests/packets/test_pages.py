@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.management import call_command
 from django.db import connections
 from django.test import Client
 from django.utils import timezone, translation
@@ -17,6 +18,7 @@ from packets.errors import BudgetExhausted, InvalidOrder, OrderNumberTaken, Pack
 from packets.models import CheckIn, Order, Packet, Product
 from packets.services import LineInput, order_create, packet_grant
 from rebates.models import OutboxEvent
+from rebates.services import rebates_credit_for_redemption
 from tests.conftest import wait_for
 from tests.factories.accounts import MerchantFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign
@@ -664,3 +666,197 @@ def test_checkin_admin_is_read_only(admin_client, check_ins):
     assert change.status_code == 200 and 'name="streak"' not in change.content.decode()
     admin_client.post(f"/admin/packets/checkin/{check_ins[0].pk}/delete/", {"post": "yes"})
     assert CheckIn.objects.count() == 2
+
+
+# --- paying with points at checkout --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def points_250(shopper):
+    """250 spendable points (¥2.50 at 100 points = ¥1), earned the real way: the holder's points rebate of a packet
+    spent at another shop (5 % of 50.00)."""
+    campaign = two_way_campaign(holder_form="points", points_per_cny=100)
+    packet = packet_grant(rule=campaign.earn_rules.get(), holder=shopper)
+    order = order_create(
+        merchant=campaign.merchant,
+        shopper=shopper,
+        order_no=f"T-{uuid.uuid4().hex[:8]}",
+        lines=[LineInput("SKU-P", "Pear", "fruit", 1, D("50.00"))],
+        gross_amount=D("50.00"),
+        packet_code=packet.code,
+    )
+    rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+    assert store.points_balance(shopper) == 250
+    return 250
+
+
+def checkout_with_points(client, points, packet: str = ""):
+    _, token = open_checkout(client)
+    return client.post("/store/checkout/", {"token": token, "packet": packet, "points": points})
+
+
+def shop_orders(shop):
+    return Order.objects.filter(merchant=shop["merchant"])
+
+
+def test_checkout_shows_the_points_balance_what_it_is_worth_and_how_many_fit(shopper_client, shop, points_250):
+    add(shopper_client, shop["mango"])
+    html = open_checkout(shopper_client)[0].content.decode()
+    assert '<label for="id_points">Points to use</label>' in html
+    assert "You have 250 points, worth ¥2.50." in html
+    assert "Up to 250 points (¥2.50) on this order." in html
+    assert "100 points = ¥1.00" in html
+
+
+def test_checkout_with_points_pays_part_of_the_order_and_spends_them(shopper_client, shopper, shop, points_250):
+    add(shopper_client, shop["mango"])  # 25.00
+
+    response = checkout_with_points(shopper_client, "200")
+
+    order = shop_orders(shop).get()
+    assert response.status_code == 302 and response.url == f"/orders/{order.pk}/"
+    assert (order.points_used, order.points_discount, order.amount_paid) == (200, D("2.00"), D("23.00"))
+    assert store.points_balance(shopper) == 50
+    call_command("audit")
+
+
+def test_points_and_a_red_packet_pay_one_order_together(shopper_client, shopper, shop, points_250):
+    packet = grant(shop["campaign"], shopper)
+    add(shopper_client, shop["mango"], 2)  # 50.00 − 10.00 packet − 2.50 points
+
+    checkout_with_points(shopper_client, "250", packet=packet.code)
+
+    order = shop_orders(shop).get()
+    assert (order.discount, order.points_discount, order.amount_paid) == (D("10.00"), D("2.50"), D("37.50"))
+    assert store.points_balance(shopper) == 0
+    rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+    call_command("audit")
+
+
+def test_more_points_than_owned_are_refused_next_to_the_field_and_nothing_is_written(
+    shopper_client, shopper, shop, points_250
+):
+    add(shopper_client, shop["mango"])
+
+    response = checkout_with_points(shopper_client, "251")
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert '<p class="field__error" id="points_error" role="alert">You have only 250 points.</p>' in html
+    assert 'aria-invalid="true"' in html and 'value="251"' in html  # what was typed stays, to be corrected
+    assert not shop_orders(shop).exists() and store.points_balance(shopper) == 250
+    call_command("audit")
+
+
+def test_points_worth_more_than_is_left_to_pay_are_refused_with_the_most_that_fits(
+    shopper_client, shopper, shop, points_250
+):
+    add(shopper_client, product(shop["merchant"], "Lemon", price="1.00"))
+
+    response = checkout_with_points(shopper_client, "250")
+
+    assert response.status_code == 400
+    assert "That is more than the ¥1.00 left to pay. Use at most 100 points on this order." in response.content.decode()
+    assert not shop_orders(shop).exists() and store.points_balance(shopper) == 250
+    call_command("audit")
+
+
+def test_the_red_packet_chosen_lowers_the_points_that_fit(shopper_client, shopper, shop, points_250):
+    packet = grant(shop["campaign"], shopper)
+    add(shopper_client, product(shop["merchant"], "Melon", price="51.00"))  # 51.00 − 10.00 packet = 41.00 to pay
+
+    html = open_checkout(shopper_client)[0].content.decode()
+
+    radio = re.search(rf'<input type="radio" name="packet" id="packet_{packet.pk}"[^>]*>', html, re.S).group(0)
+    assert 'data-points-usable="250"' in radio
+    lemon = product(shop["merchant"], "Lemon", price="1.00")
+    shopper_client.post("/store/cart/update/", {"product": Product.objects.get(name="Melon").pk, "quantity": 0})
+    add(shopper_client, lemon)
+    html = open_checkout(shopper_client)[0].content.decode()
+    assert "Up to 100 points (¥1.00) on this order." in html
+
+
+def test_points_in_fractions_of_a_fen_are_refused(shopper_client, shopper, shop, points_250, settings):
+    settings.POINTS_PER_CNY = 1000  # 10 points = ¥0.01
+    add(shopper_client, shop["mango"])
+
+    response = checkout_with_points(shopper_client, "245")
+
+    assert response.status_code == 400
+    assert "Points are used in steps of 10 points, each worth ¥0.01." in response.content.decode()
+    assert not shop_orders(shop).exists() and store.points_balance(shopper) == 250
+    call_command("audit")
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("-5", "Enter the points as a whole number, like 300."),
+        ("2.5", "Enter the points as a whole number, like 300."),
+        ("abc", "Enter the points as a whole number, like 300."),
+        ("1e3", "Enter the points as a whole number, like 300."),
+        ("9" * 40, "You have only 250 points."),
+    ],
+)
+def test_tampered_points_are_refused_with_a_clear_message_and_nothing_is_written(
+    shopper_client, shopper, shop, points_250, typed, message
+):
+    add(shopper_client, shop["mango"])
+
+    response = checkout_with_points(shopper_client, typed)
+
+    assert response.status_code == 400
+    assert f'id="points_error" role="alert">{message}</p>' in response.content.decode()
+    assert not shop_orders(shop).exists() and store.points_balance(shopper) == 250
+    call_command("audit")
+
+
+def test_points_typed_with_full_width_digits_are_accepted(shopper_client, shop, points_250):
+    add(shopper_client, shop["mango"])
+    checkout_with_points(shopper_client, "１５０")
+    assert shop_orders(shop).get().points_used == 150
+
+
+def test_points_errors_are_in_chinese_for_a_chinese_shopper(shopper_client, shop, points_250):
+    add(shopper_client, shop["mango"])
+    _, token = open_checkout(shopper_client)
+    response = shopper_client.post(
+        "/store/checkout/", {"token": token, "packet": "", "points": "300"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert "您只有 250 积分。" in response.content.decode()
+
+
+def test_points_the_ledger_refuses_at_the_last_moment_are_explained_next_to_the_field(
+    shopper_client, shopper, shop, points_250, monkeypatch
+):
+    """Spent in another tab between the page's check and the order: the order service refuses, nothing is written."""
+    add(shopper_client, shop["mango"])
+    _, token = open_checkout(shopper_client)
+    monkeypatch.setattr(store, "points_balance", lambda user: 10_000)
+
+    response = shopper_client.post("/store/checkout/", {"token": token, "packet": "", "points": "300"})
+
+    assert response.status_code == 400
+    assert 'id="points_error"' in response.content.decode()
+    assert "You no longer have that many points." in response.content.decode()
+    monkeypatch.undo()
+    assert not shop_orders(shop).exists() and store.points_balance(shopper) == 250
+    call_command("audit")
+
+
+def test_a_shopper_without_points_is_told_how_to_get_them(shopper_client, shop):
+    add(shopper_client, shop["mango"])
+    html = open_checkout(shopper_client)[0].content.decode()
+    assert "You have no points yet." in html
+    assert 'name="points"' not in html
+
+
+def test_order_page_shows_the_points_discount(shopper_client, shop, points_250):
+    add(shopper_client, shop["mango"])
+    response = checkout_with_points(shopper_client, "200")
+
+    html = shopper_client.get(response.url).content.decode()
+
+    assert "200 points" in html
+    assert '<dd class="amount amount--minus" data-points-discount>−¥2.00</dd>' in html
+    assert "¥23.00" in html
