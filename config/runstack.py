@@ -13,6 +13,7 @@ Layout under ./var (git-ignored):
     var/pg/                 `make run` database cluster, kept between runs (its log: var/pg/server.log)
     var/redis/              `make run` Redis pid file and log (Redis keeps nothing on disk: --save "")
     var/run.lock            held while `make run` is up; a second `make run` is refused
+    var/wechat-fake/        demo mode: the fake WeChat Pay's keys and the WECHATPAY_* it exports (new every run)
     var/tmp/test-<pid>/     one throwaway cluster + Redis per `runstack test`, removed afterwards, so several test
                             runs (and a `make run`) can share one checkout
 """
@@ -58,6 +59,9 @@ DEMO_LOGINS: tuple[tuple[str, str, str], ...] = (
 
 # Connection settings the launcher provides when the environment does not.
 SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL")
+# Demo mode (no WeChat Pay merchant configured): payouts go to a local fake WeChat Pay, started as one more child.
+FAKE_WECHAT_DIR = VAR_DIR / "wechat-fake"
+FAKE_WECHAT_START_SECONDS = 30.0
 
 
 class LauncherError(RuntimeError):
@@ -581,7 +585,7 @@ def manage(*args: str) -> list[str]:
     return [sys.executable, str(BASE_DIR / "manage.py"), *args]
 
 
-def print_banner(port: int) -> None:
+def print_banner(port: int, *, wechat_fake: str | None = None) -> None:
     base = f"http://127.0.0.1:{port}"
     width = max(len(login) for _, login, _ in DEMO_LOGINS)
     lines = [
@@ -590,10 +594,51 @@ def print_banner(port: int) -> None:
         f"    shop pages {base}/   admin {base}/admin/   API docs {base}/api/docs/   health {base}/healthz",
         "  Demo logins:",
         *(f"    {role:<9} {login:<{width}}  password {password}" for role, login, password in DEMO_LOGINS),
+        *(
+            [f"  Demo mode: withdrawals go to a fake WeChat Pay at {wechat_fake} (no real money moves)."]
+            if wechat_fake
+            else []
+        ),
         "  Press Ctrl-C to stop the web server, the Celery worker and beat, Redis and PostgreSQL.",
         "",
     ]
     print("\n".join(lines), flush=True)
+
+
+def wechat_fake_needed(environ: dict[str, str]) -> bool:
+    """Demo mode: no WeChat Pay merchant is configured (WECHATPAY_MCHID unset), and WECHATPAY_FAKE is not 0."""
+    switched_off = environ.get("WECHATPAY_FAKE", "1").strip().lower() in ("0", "false", "no", "off")
+    return not environ.get("WECHATPAY_MCHID") and not switched_off
+
+
+def start_wechat_fake(
+    env: dict[str, str], workdir: Path, signals: Signals | None = None
+) -> tuple[subprocess.Popen, dict[str, str]]:
+    """Start `rebates/fake_wechat.py` as a child on a free 127.0.0.1 port; return it and the WECHATPAY_* settings
+    that point the payout client at it (it generates its keys, writes them and `<workdir>/env`, then listens)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    envfile = workdir / "env"
+    envfile.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "rebates.fake_wechat", "--port", "0", "--dir", str(workdir), "--quiet"]
+    proc = spawn(cmd, env)
+    try:
+        deadline = time.monotonic() + FAKE_WECHAT_START_SECONDS
+        while not envfile.exists():
+            if signals:
+                signals.check()
+            if proc.poll() is not None:
+                raise LauncherError(f"the fake WeChat Pay exited with code {proc.returncode} while starting")
+            if time.monotonic() > deadline:
+                raise LauncherError(f"the fake WeChat Pay did not start within {FAKE_WECHAT_START_SECONDS:.0f} s")
+            time.sleep(0.05)
+        values = dict(line.split("=", 1) for line in envfile.read_text().splitlines() if "=" in line)
+        port = int(values["WECHATPAY_GATEWAY"].rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # bound before the env file was written; listening from here on
+    except BaseException:
+        stop_children([("fake WeChat Pay", proc)])
+        raise
+    return proc, values
 
 
 def command_run() -> int:
@@ -626,13 +671,22 @@ def command_run() -> int:
             signals.check()
             worker = celery_command("worker", "-l", "info", "--concurrency", str(WORKER_CONCURRENCY))
             beat = celery_command("beat", "-l", "info", "--schedule", str(VAR_DIR / "celerybeat-schedule"))
+            # A local run: webhooks may go to receivers on this machine (production refuses private hosts).
+            env = {"WEBHOOKS_ALLOW_PRIVATE_HOSTS": "1", **env}
             children: list[tuple[str, subprocess.Popen]] = []
+            wechat_fake = None
             try:
+                if wechat_fake_needed(env):
+                    fake, fake_env = start_wechat_fake(env, FAKE_WECHAT_DIR, signals)
+                    children.append(("fake WeChat Pay", fake))
+                    env = {**env, **fake_env}
+                    wechat_fake = fake_env["WECHATPAY_GATEWAY"]
+                    say(f"demo mode: WeChat Pay is a local fake at {wechat_fake} (WECHATPAY_MCHID… for the real one)")
                 for name, cmd in (("web", web_command(web_port)), ("worker", worker), ("beat", beat)):
                     children.append((name, spawn(cmd, env)))
                 wait_until_listening(web_port, children, signals)
                 say(f"up in {time.monotonic() - started:.1f} s")
-                print_banner(web_port)
+                print_banner(web_port, wechat_fake=wechat_fake)
                 while True:
                     for name, proc in children:
                         if proc.poll() is not None:
@@ -642,7 +696,7 @@ def command_run() -> int:
             except KeyboardInterrupt:
                 return 0
             finally:
-                say("stopping web, worker and beat")
+                say("stopping web, worker and beat" + (" and the fake WeChat Pay" if wechat_fake else ""))
                 stop_children(children)
 
 

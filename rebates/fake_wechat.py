@@ -349,6 +349,7 @@ def main() -> None:  # pragma: no cover — demo runs
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--dir", type=Path, default=Path("var/wechat-fake"))
     parser.add_argument("--state", default="SUCCESS", help="what new bills become: SUCCESS, FAIL, WAIT_USER_CONFIRM…")
+    parser.add_argument("--quiet", action="store_true", help="print nothing (the launcher reads <dir>/env)")
     args = parser.parse_args()
     fake = FakeWechatPay(port=args.port)
     fake.final_state = args.state
@@ -358,7 +359,8 @@ def main() -> None:  # pragma: no cover — demo runs
     partial = args.dir / "env.partial"
     partial.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     partial.replace(args.dir / "env")
-    print("\n".join(f"export {k}={v}" for k, v in env.items()), flush=True)
+    if not args.quiet:
+        print("\n".join(f"export {k}={v}" for k, v in env.items()), flush=True)
     fake.start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

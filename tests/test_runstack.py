@@ -115,3 +115,51 @@ def test_postgres_starts_after_a_crash_left_a_stale_pid_file_and_its_port_is_tak
         again.stop()
     assert pid is not None
     assert not runstack.pid_alive(pid)
+
+
+def test_demo_mode_is_when_no_wechat_merchant_is_configured(capsys):
+    assert runstack.wechat_fake_needed({})
+    assert not runstack.wechat_fake_needed({"WECHATPAY_MCHID": "1900000109"})
+    assert not runstack.wechat_fake_needed({"WECHATPAY_FAKE": "0"})
+    runstack.print_banner(8123, wechat_fake="http://127.0.0.1:5555")
+    assert "fake WeChat Pay at http://127.0.0.1:5555" in capsys.readouterr().out
+
+
+def test_the_fake_wechat_pay_child_serves_signed_transfers_and_stops_with_the_others(scratch):
+    """What `make run` does in demo mode: the fake starts as a child, the payout client (the real wechatpayv3, built
+    from the settings it exports) gets a bill from it, and stopping the children stops it."""
+    from pathlib import Path
+
+    from wechatpayv3 import WeChatPay, WeChatPayType
+
+    env = runstack.child_environment({**os.environ}, database_url=None, redis_url=None)
+    proc, values = runstack.start_wechat_fake(env, scratch / "wechat-fake")
+    try:
+        gateway = values["WECHATPAY_GATEWAY"]
+        assert gateway.startswith("http://127.0.0.1:") and values["WECHATPAY_TEST_OPENID"]
+        client = WeChatPay(
+            wechatpay_type=WeChatPayType.MINIPROG,
+            mchid=values["WECHATPAY_MCHID"],
+            private_key=Path(values["WECHATPAY_PRIVATE_KEY_PATH"]).read_text(),
+            cert_serial_no=values["WECHATPAY_CERT_SERIAL_NO"],
+            appid=values["WECHATPAY_APPID"],
+            apiv3_key=values["WECHATPAY_APIV3_KEY"],
+            public_key=Path(values["WECHATPAY_PUBLIC_KEY_PATH"]).read_text(),
+            public_key_id=values["WECHATPAY_PUBLIC_KEY_ID"],
+            timeout=5,
+        )
+        client._core._gate_way = gateway
+        status, text = client.mch_transfer_bills(
+            out_bill_no="RP00000000000000000001",
+            transfer_scene_id="1000",
+            openid=values["WECHATPAY_TEST_OPENID"],
+            transfer_amount=100,
+            transfer_remark="demo",
+        )
+        assert status == 200 and '"SUCCESS"' in text
+    finally:
+        runstack.stop_children([("fake WeChat Pay", proc)])
+    assert proc.returncode is not None
+    port = int(gateway.rsplit(":", 1)[1])
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
