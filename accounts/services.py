@@ -8,7 +8,10 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.utils import timezone
 
+from antifraud.devices import device_seen
+from antifraud.limits import EarnContext
 from common.errors import ApplicationError, Conflict
 
 from .models import Device, Merchant, User
@@ -89,7 +92,14 @@ class Registration:
 
 
 def user_register(
-    *, password: str, phone: str | None = None, email: str = "", inviter: User | None = None, channel: str = ""
+    *,
+    password: str,
+    phone: str | None = None,
+    email: str = "",
+    inviter: User | None = None,
+    channel: str = "",
+    ip: str | None = None,
+    device_fingerprint: str | None = None,
 ) -> Registration:
     """Create a shopper account from a phone number or an email, attribute the inviter, and issue what the sign-up
     earns: the newbie packet, the referral packet (the inviter is its issuer and earns its issuer leg), and the
@@ -115,10 +125,15 @@ def user_register(
         if inviter is not None:
             user_attribute_inviter(user=user, inviter=inviter)
     registration = Registration(user=user, inviter=inviter)
-    registration.packets += _issue("registration", shopper=user)
+    # The sign-up's IP and device count against every packet it earns, the inviter's share packet included: a
+    # referral farm signing up many accounts from one phone hits the per-device limits.
+    now = timezone.now()  # one moment for all of them (the minimum interval between packets counts moments)
+    device = device_seen(fingerprint=device_fingerprint, user=user, now=now) if device_fingerprint else None
+    context = EarnContext(ip=ip, device=device)
+    registration.packets += _issue("registration", shopper=user, context=context, now=now)
     if inviter is not None:
-        registration.packets += _issue("referral", shopper=user, issuer_user=inviter)
-        registration.sharer_packets += _issue("share", shopper=inviter)
+        registration.packets += _issue("referral", shopper=user, issuer_user=inviter, context=context, now=now)
+        registration.sharer_packets += _issue("share", shopper=inviter, context=context, now=now)
         logger.info("sign-up %s invited by %s through channel %r", user.pk, inviter.pk, channel or "code")
     return registration
 

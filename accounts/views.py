@@ -12,6 +12,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from antifraud.devices import page_fingerprint
+from common.http import client_ip
+
 from . import services
 from .forms import LoginForm, ProfileForm, SignupForm
 from .models import User
@@ -79,6 +82,8 @@ def signup(request):
             password=form.cleaned_data["password1"],
             inviter=form.inviter,
             channel=form.cleaned_data["ch"],
+            ip=client_ip(request) or None,
+            device_fingerprint=page_fingerprint(request),
         )
     except services.PhoneTaken:
         form.add_error("account", form.error_messages["phone_taken"])

@@ -38,8 +38,11 @@ class RiskPolicy(models.Model):
     block_score = models.PositiveSmallIntegerField(_("block from score"), default=90)
     trail_required = models.BooleanField(
         _("expect a shopping trail"),
-        default=True,
-        help_text=_("Orders without browse/cart/checkout events score as suspicious. Turn off for POS-only shops."),
+        default=False,
+        help_text=_(
+            "Judge the shopping trail behind each order: none, too fast, or the same scripted steps as other "
+            "accounts score as suspicious. Turn on once the shop's pages or servers report trail events."
+        ),
     )
 
     class Meta:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from common.checks import require_shared_cache
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -54,6 +56,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "antifraud.middleware.BannedUserMiddleware",
+    "antifraud.devices.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -92,11 +96,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": os.environ.get("CACHE_BACKEND", "django.core.cache.backends.redis.RedisCache"),
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "rp"),
     }
 }
+# Rate limits count in this cache: a per-process cache would give every web worker its own count, multiplying every
+# limit by the number of processes. Refuse to start with one.
+require_shared_cache(CACHES)
+RATELIMIT_USE_CACHE = "default"
+RATELIMIT_IP_META_KEY = "common.http.client_ip"  # behind the trusted proxies only (TRUSTED_PROXY_COUNT)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -185,6 +194,11 @@ POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries we trust (0 = use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", 0))
+
+# Anti-fraud (docs/ANTIFRAUD.md). Per-campaign limits and thresholds live in each campaign's risk policy; these are
+# the request-rate layer (per IP and per device, every earning endpoint) and how far back a shopping trail counts.
+ANTIFRAUD_BURST_RATE = os.environ.get("ANTIFRAUD_BURST_RATE", "20/m")
+ANTIFRAUD_TRAIL_HOURS = int(os.environ.get("ANTIFRAUD_TRAIL_HOURS", 2))
 
 LOGGING = {
     "version": 1,

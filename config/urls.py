@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("rebates.urls_webhooks")),
     path("", include("campaigns.urls_programs")),
     path("", include("packets.urls_batch")),
+    path("", include("antifraud.urls_api")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("", include("packets.urls")),
     path("", include("packets.urls_earn")),
     path("", include("rebates.urls")),
+    path("", include("antifraud.urls")),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -14,9 +14,11 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.selectors import merchant_of
+from antifraud.context import api_order_keys
+from antifraud.devices import API_DEVICE_ID, api_fingerprint
+from antifraud.trail import SESSION_ID
 from common.api import ERROR, MoneyField
 from common.errors import ApplicationError, NotFound
-from common.http import client_ip
 from common.idempotency import idempotent
 
 from . import services
@@ -102,8 +104,21 @@ class OrderCreateApi(APIView):
         gross_amount = MoneyField(min_value=0)
         packet_code = serializers.CharField(max_length=40, required=False, allow_blank=True)
         lines = LineInput(many=True, allow_empty=False, max_length=200)
-        ip = serializers.IPAddressField(required=False, allow_null=True)
-        device_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+        ip = serializers.IPAddressField(
+            required=False, allow_null=True, help_text="The shopper's IP as your server saw it (anti-fraud limits)"
+        )
+        device_id = serializers.RegexField(
+            API_DEVICE_ID,
+            required=False,
+            allow_blank=True,
+            help_text="Your id of the shopper's device (6–100 of A-Z a-z 0-9 . _ : -), kept apart from others'",
+        )
+        session_id = serializers.RegexField(
+            SESSION_ID,
+            required=False,
+            allow_blank=True,
+            help_text="The shopping session whose trail events (POST /api/v1/trail/events/) led to this order",
+        )
         points = serializers.IntegerField(min_value=0, required=False, default=0, help_text="Points to pay with")
         province = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
         city = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
@@ -160,8 +175,12 @@ class OrderCreateApi(APIView):
             gross_amount=body["gross_amount"],
             packet_code=body.get("packet_code") or None,
             channel=Order.Channel.API,
-            ip=body.get("ip") or client_ip(request),
-            device_fingerprint=body.get("device_id") or None,
+            # The shopper's IP only: the caller is the merchant's server, whose own IP would merge every shopper.
+            ip=body.get("ip") or None,
+            device_fingerprint=api_fingerprint(merchant.pk, body["device_id"]) if body.get("device_id") else None,
+            trail_keys=api_order_keys(
+                merchant_id=merchant.pk, shopper_id=shopper.pk, session_id=body.get("session_id", "")
+            ),
             points=body["points"],
             province=body["province"],
             city=body["city"],

@@ -7,6 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import merchant_of
+from antifraud.context import api_shopper_context
+from antifraud.devices import API_DEVICE_ID
+from antifraud.limits import burst_limited
 from common.errors import ApplicationError
 
 from . import batch
@@ -20,6 +23,12 @@ CLAIM_RATE = "30/m"
 class PacketClaimApi(APIView):
     class InputSerializer(serializers.Serializer):
         code = serializers.CharField(max_length=40, help_text="As printed; case, spaces and dashes do not matter.")
+        device_id = serializers.RegexField(
+            API_DEVICE_ID,
+            required=False,
+            allow_blank=True,
+            help_text="The app's install id (6–100 of A-Z a-z 0-9 . _ : -)",
+        )
 
     @extend_schema(
         operation_id="packets_claim",
@@ -27,7 +36,9 @@ class PacketClaimApi(APIView):
         description=(
             "Makes the signed-in shopper the packet's holder. Claiming a packet one already holds returns it again "
             "(200). Errors: packet_not_found (404), packet_already_claimed, packet_expired, packet_used, "
-            "campaign_not_active, per_user_limit_reached (409), not_a_shopper (403), rate_limited (429)."
+            "campaign_not_active, per_user_limit_reached (409), not_a_shopper, device_banned (403), rate_limited "
+            "and the campaign's anti-fraud limits ip_daily_limit, device_daily_limit, account_daily_limit, "
+            "ip_too_soon, device_too_soon (429)."
         ),
         request=InputSerializer,
         responses={200: PacketOutput, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 429: ERROR},
@@ -40,6 +51,9 @@ class PacketClaimApi(APIView):
             raise ApplicationError("Too many claims; try again in a minute.", code="rate_limited", status=429)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        packet = batch.packet_claim(code=data.validated_data["code"], user=request.user)
+        context = api_shopper_context(request, request.user, device_id=data.validated_data.get("device_id", ""))
+        if burst_limited(request, group="packets.claim", device=context.device):
+            raise ApplicationError("Too many claims; try again in a minute.", code="rate_limited", status=429)
+        packet = batch.packet_claim(code=data.validated_data["code"], user=request.user, context=context)
         packet = Packet.objects.select_related("campaign").get(pk=packet.pk)
         return Response(PacketOutput(packet).data)

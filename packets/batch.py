@@ -32,6 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
+from antifraud.limits import EARN, NO_CONTEXT, EarnContext, earning_event_record, earning_limits_count
 from campaigns import errors as campaign_errors
 from campaigns.models import Campaign, EarnRule
 from campaigns.rules import Tier
@@ -581,7 +582,7 @@ def _packet_lock(code: str) -> Packet | None:
 
 
 @transaction.atomic
-def packet_claim(*, code: str, user: User, now: datetime | None = None) -> Packet:
+def packet_claim(*, code: str, user: User, context: EarnContext = NO_CONTEXT, now: datetime | None = None) -> Packet:
     """Make `user` the holder of the unclaimed packet with this code. Claiming one's own packet again returns it.
 
     The packet row is locked first, so of many concurrent claimers exactly one wins and the others see it claimed.
@@ -607,6 +608,8 @@ def packet_claim(*, code: str, user: User, now: datetime | None = None) -> Packe
             code="per_user_limit_reached",
             details={"limit": packet.campaign.per_user_limit},
         )
+    earning_limits_count(campaign_id=packet.campaign_id, user_id=user.pk, context=context, path=EARN, now=now)
     Packet.objects.filter(pk=packet.pk).update(holder=user)
     packet.holder = user
+    earning_event_record(kind="claim", packet=packet, user=user, context=context, at=now)
     return packet

@@ -10,10 +10,22 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.models import Device, Merchant, User
+from accounts.models import Merchant, User
+from antifraud.assess import redemption_assess, redemption_assessment_record
+from antifraud.devices import device_seen
+from antifraud.errors import EarningLimitReached
+from antifraud.limits import (
+    EARN,
+    NO_CONTEXT,
+    REDEEM,
+    EarnContext,
+    earning_event_record,
+    earning_limits_count,
+    policy_for,
+)
 from campaigns import errors as campaign_errors
 from campaigns.models import Campaign, EarnRule, RebateRule
-from campaigns.programs import TOPIC_ORDER_PROGRAMS, order_needs_programs
+from campaigns.programs import TOPIC_ORDER_PROGRAMS, order_needs_programs, programs_reverse_for_refund
 from campaigns.rules import (
     CartLine,
     Event,
@@ -118,15 +130,6 @@ def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datet
     return packet, verdict.discount
 
 
-def _device(fingerprint: str | None, shopper: User) -> Device | None:
-    if not fingerprint:
-        return None
-    device, created = Device.objects.get_or_create(fingerprint=fingerprint, defaults={"owner": shopper})
-    if not created:
-        Device.objects.filter(pk=device.pk).update(last_seen=timezone.now())
-    return device
-
-
 @transaction.atomic
 def order_create(
     *,
@@ -139,6 +142,7 @@ def order_create(
     channel: str = Order.Channel.API,
     ip: str | None = None,
     device_fingerprint: str | None = None,
+    trail_keys: tuple[str, ...] = (),
     province: str = "",
     city: str = "",
     points: int = 0,
@@ -156,6 +160,8 @@ def order_create(
     if packet_code:
         packet, discount = _take_packet(code=packet_code, shopper=shopper, lines=lines, now=now)
     points_discount = _points_value(points, payable=gross_amount - discount)
+    device = device_seen(fingerprint=device_fingerprint, user=shopper, now=now) if device_fingerprint else None
+    context = EarnContext(ip=ip, device=device, trail_keys=trail_keys)
 
     order = Order.objects.create(
         merchant=merchant,
@@ -171,7 +177,7 @@ def order_create(
         province=province,
         city=city,
         ip=ip,
-        device=_device(device_fingerprint, shopper),
+        device=device,
     )
     OrderLine.objects.bulk_create(
         [
@@ -236,6 +242,7 @@ def order_create(
             discount=discount,
             accounts=accounts,
             available=available,
+            context=context,
             now=now,
         )
     if points:
@@ -251,6 +258,7 @@ def order_create(
             source_order=order,
             accounts=accounts,
             available=available,
+            context=context,
             now=now,
         )
     return order
@@ -335,10 +343,12 @@ def _issue_counted(
     accounts,
     available,
     now,
+    context: EarnContext = NO_CONTEXT,
     issuer_user: User | None = None,
     channel: str = "order",
 ) -> Packet | None:
-    """Issue one packet if the budget and every limit allow it; otherwise issue nothing and say why."""
+    """Issue one packet if the budget and every limit allow it (the campaign's, and the anti-fraud limits per IP,
+    device and account); otherwise issue nothing."""
     budget = accounts[("budget", campaign.pk)]
     if available[budget.pk] < amount:
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
@@ -350,8 +360,13 @@ def _issue_counted(
         if refused:
             transaction.set_rollback(True)
             return None
+        try:
+            earning_limits_count(campaign_id=campaign.pk, user_id=holder.pk, context=context, path=EARN, now=now)
+        except EarningLimitReached:
+            transaction.set_rollback(True)
+            return None
         available[budget.pk] -= amount
-        return _issue_packet(
+        packet = _issue_packet(
             rule=rule,
             amount=amount,
             holder=holder,
@@ -362,11 +377,18 @@ def _issue_counted(
             issuer_user=issuer_user,
             channel=channel,
         )
+        earning_event_record(kind="issue", packet=packet, user=holder, context=context, at=now)
+        return packet
 
 
 @transaction.atomic
 def packets_issue_for_event(
-    *, trigger: str, shopper: User, issuer_user: User | None = None, now: datetime | None = None
+    *,
+    trigger: str,
+    shopper: User,
+    issuer_user: User | None = None,
+    context: EarnContext = NO_CONTEXT,
+    now: datetime | None = None,
 ) -> list[Packet]:
     """Issue what a non-purchase event earns across running campaigns: registration (newbie packets), daily
     check-in, a share that brought a friend, a referral (the inviter is the packet's issuer and earns its issuer
@@ -390,6 +412,7 @@ def packets_issue_for_event(
             accounts=accounts,
             available=available,
             now=now,
+            context=context,
             issuer_user=issuer_user,
             channel=trigger,
         )
@@ -407,9 +430,16 @@ def _redeem(
     discount: Decimal,
     accounts: dict,
     available: dict,
+    context: EarnContext,
     now: datetime,
 ):
     campaign = packet.campaign
+    # Anti-fraud first: the limits on spending, then the risk verdict (a block refuses the whole order).
+    policy = policy_for(campaign.pk)
+    earning_limits_count(
+        campaign_id=campaign.pk, user_id=order.shopper_id, context=context, path=REDEEM, now=now, policy=policy
+    )
+    verdict = redemption_assess(order=order, packet=packet, context=context, policy=policy, now=now)
     snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
@@ -448,6 +478,8 @@ def _redeem(
         used_at=now,
         rule_snapshot=snapshot,
     )
+    redemption_assessment_record(redemption=redemption, verdict=verdict, policy=policy)
+    earning_event_record(kind="redeem", packet=packet, user=order.shopper, context=context, at=now)
     ledger_post(
         kind="redemption",
         idempotency_key=f"redemption:{redemption.pk}",
@@ -601,6 +633,7 @@ def order_refund(*, order: Order, amount: Decimal, reason: str = "", now: dateti
     rebates_reverse_for_refund(
         order=order, refunded_before=refunded_before, refunded_now=refunded_now, refund_id=refund.pk
     )
+    programs_reverse_for_refund(order=order, refunded_now=refunded_now, refund_id=refund.pk)  # referral, trial
     if refunded_now == order.gross_amount and order.packet_id:
         _reissue_refunded_packet(order, now=now)
     return refund
@@ -673,7 +706,7 @@ class CheckInResult:
     packets: list[Packet] = field(default_factory=list)
 
 
-def checkin_record(*, user: User, now: datetime | None = None) -> CheckInResult:
+def checkin_record(*, user: User, context: EarnContext = NO_CONTEXT, now: datetime | None = None) -> CheckInResult:
     """Check `user` in for today (Asia/Shanghai). Once a day: a second call — a double tap, a second tab, a retry —
     returns today's check-in with `created=False` and issues nothing. The row and the packets its trigger earns
     commit together, so a failed issuance leaves no check-in behind and the shopper can simply try again.
@@ -691,7 +724,7 @@ def checkin_record(*, user: User, now: datetime | None = None) -> CheckInResult:
                 checkin = CheckIn.objects.create(user=user, day=day, streak=(previous or 0) + 1)
         except IntegrityError:
             return CheckInResult(CheckIn.objects.get(user=user, day=day), created=False)
-        issued = packets_issue_for_event(trigger=EarnRule.Trigger.CHECK_IN, shopper=user, now=now)
+        issued = packets_issue_for_event(trigger=EarnRule.Trigger.CHECK_IN, shopper=user, context=context, now=now)
     return CheckInResult(checkin, created=True, packets=issued)
 
 

@@ -17,8 +17,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from antifraud.context import page_context
+from antifraud.models import TrailEvent
+from antifraud.trail import page_step
 from common.errors import ApplicationError
-from common.http import client_ip
 from common.money import format_cny, to_minor
 
 from . import services, store
@@ -41,6 +43,7 @@ def _safe_next(request, default: str) -> str:
 
 @require_GET
 def store_index(request):
+    page_step(request, TrailEvent.Kind.BROWSE)  # the shopping trail anti-fraud reads (antifraud/trail.py)
     return _render_store(request)
 
 
@@ -81,6 +84,7 @@ def cart_add(request):
         return _render_store(request, bound=form, bound_product_id=product_id, status=400)
     product, quantity = form.cleaned_data["product"], form.cleaned_data["quantity"]
     total = store.cart_add(request.session, product=product, quantity=quantity)
+    page_step(request, TrailEvent.Kind.ADD_TO_CART, sku=product.sku)
     messages.success(
         request, _("Added to your cart: %(name)s (now %(count)d).") % {"name": product.name, "count": total}
     )
@@ -132,6 +136,7 @@ def checkout(request):
         if cart.is_empty:
             messages.info(request, _("Your cart is empty. Add something from the store first."))
             return redirect("packets:cart")
+        page_step(request, TrailEvent.Kind.CHECKOUT)
         return _render_checkout(request, cart)
 
     form = CheckoutForm(request.POST)
@@ -181,6 +186,7 @@ def checkout(request):
             points_error=str(exc),
             status=400,
         )
+    context = page_context(request, request.user)
     try:
         order = services.order_create(
             merchant=cart.merchant,
@@ -190,7 +196,9 @@ def checkout(request):
             gross_amount=cart.total,
             packet_code=packet_code,
             channel=Order.Channel.STORE,
-            ip=client_ip(request),
+            ip=context.ip,
+            device_fingerprint=context.device.fingerprint if context.device else None,
+            trail_keys=context.trail_keys,
             # No delivery address in the demo store: the order is placed where the shopper's profile says they live.
             province=request.user.province,
             city=request.user.city,

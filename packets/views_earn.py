@@ -24,6 +24,8 @@ from django_ratelimit.core import is_ratelimited
 from accounts.models import User
 from accounts.selectors import merchant_of
 from accounts.views import masked
+from antifraud.context import page_context
+from antifraud.limits import burst_limited
 from campaigns.models import Campaign, EarnRule
 from common.errors import ApplicationError
 from common.money import format_cny
@@ -90,6 +92,12 @@ def _claim_error_message(exc: ApplicationError) -> str:
         "per_user_limit_reached": _("You already hold as many red packets of this campaign as it allows."),
         "not_a_shopper": _("Merchant staff accounts cannot claim red packets. Log in with a shopper account."),
         "rate_limited": _("Too many attempts. Please wait a minute and try again."),
+        "ip_daily_limit": _("Your network has received as many red packets of this campaign as it allows today."),
+        "device_daily_limit": _("This device has received as many red packets of this campaign as it allows today."),
+        "account_daily_limit": _("You have received as many red packets of this campaign as it allows today."),
+        "ip_too_soon": _("Red packets from one network must be a few minutes apart. Please try again later."),
+        "device_too_soon": _("Red packets on one device must be a few minutes apart. Please try again later."),
+        "device_banned": _("This device can no longer receive red packets."),
     }
     return messages_by_code.get(exc.code) or _("This red packet cannot be claimed (%(code)s).") % {"code": exc.code}
 
@@ -100,7 +108,10 @@ def _claim(request, code: str) -> Packet:
         raise ApplicationError("Merchant staff cannot claim packets.", code="not_a_shopper", status=403)
     if is_ratelimited(request, group="packets.claim", key="user", rate=CLAIM_RATE, increment=True):
         raise ApplicationError("Too many claims.", code="rate_limited", status=429)
-    return batch.packet_claim(code=code, user=request.user)
+    context = page_context(request, request.user)
+    if burst_limited(request, group="packets.claim", device=context.device):
+        raise ApplicationError("Too many claims.", code="rate_limited", status=429)
+    return batch.packet_claim(code=code, user=request.user, context=context)
 
 
 def _claimable_campaigns():
@@ -223,7 +234,7 @@ def claim_campaign(request, campaign_id: int):
 def checkin(request):
     """/checkin/ — GET shows the streak; POST checks in (once a day; a double submit is one check-in)."""
     if request.method == "POST":
-        result = checkin_record(user=request.user)
+        result = checkin_record(user=request.user, context=page_context(request, request.user))
         if not result.created:
             messages.info(request, _("You have already checked in today. Come back tomorrow!"))
         else:

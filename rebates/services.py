@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
+from antifraud.assess import rebate_assessments_record, rebate_verdicts
+from antifraud.scoring import ALLOW
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
@@ -129,6 +131,10 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 role=leg.role, form=leg.form, currency=leg.currency, user_id=user_id, merchant_id=merchant_id
             )
             planned.append((leg, user_id, merchant_id, pockets))
+        # The anti-fraud verdict per beneficiary: a held rebate waits in the pending account, not payable, until an
+        # operator releases or rejects it (antifraud.services); a coupon that is held is not issued yet.
+        verdicts = rebate_verdicts(redemption=redemption, beneficiaries=[(u, m) for _, u, m, _ in planned])
+        held = [verdict.decision != ALLOW for verdict in verdicts]
         reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
         involved = [reserve, *(a for *_, p in planned for a in (p.available, p.pending, p.debt))]
         if any(leg.form == "coupon" for leg in legs):
@@ -141,7 +147,7 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         balances = _lock(involved)
         postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
         outstanding = campaign_outstanding_account(Campaign(pk=packet.campaign_id))
-        for leg, _user, _merchant, pockets in planned:
+        for (leg, _user, _merchant, pockets), on_hold in zip(planned, held, strict=True):
             if leg.form == "coupon":
                 postings.append(Posting(outstanding, leg.amount))  # it becomes a packet the holder can spend
                 continue
@@ -152,7 +158,9 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                     Posting(platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS), -leg.units),
                 ]
             postings += (
-                [Posting(pockets.pending, leg.units)] if hold_until else _into_available(pockets, leg.units, balances)
+                [Posting(pockets.pending, leg.units)]
+                if hold_until or on_hold
+                else _into_available(pockets, leg.units, balances)
             )
         txn, _ = ledger_post(
             kind="rebate",
@@ -173,16 +181,24 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                     cost=leg.amount,
                     funding=leg.funding,
                     form=leg.form,
-                    # Coupons are issued at once: a coupon is spent only on a later order, which has its own checks.
-                    status=Rebate.Status.PENDING if hold_until and leg.form != "coupon" else Rebate.Status.CREDITED,
+                    # Coupons are issued at once (unless held): a coupon is spent only on a later order, which has
+                    # its own checks.
+                    status=Rebate.Status.PENDING if pending else Rebate.Status.CREDITED,
                     hold_until=hold_until if leg.form != "coupon" else None,
-                    confirmed_at=None if hold_until and leg.form != "coupon" else now,
-                    coupon=_coupon_for(leg, redemption, now) if leg.form == "coupon" else None,
+                    held_for_review=on_hold,
+                    confirmed_at=None if pending else now,
+                    coupon=(
+                        _coupon_for(amount=leg.amount, funding=leg.funding, redemption=redemption, now=now)
+                        if leg.form == "coupon" and not on_hold
+                        else None
+                    ),
                     ledger_transaction=txn,
                 )
-                for leg, user_id, merchant_id, _pockets_ in planned
+                for (leg, user_id, merchant_id, _pockets_), on_hold in zip(planned, held, strict=True)
+                for pending in [on_hold or (bool(hold_until) and leg.form != "coupon")]
             ]
         )
+        rebate_assessments_record(rebates=rebates, verdicts=verdicts, campaign_id=packet.campaign_id)
         webhooks_emit_rebates_credited([r.pk for r in rebates])  # the credited ones; held ones when confirmed
         # A refund that arrived before the worker: the rebates it reverses are reversed at once.
         refunded = sum((r.amount for r in order.refunds.all()), ZERO)
@@ -193,8 +209,9 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
     return rebates
 
 
-def _coupon_for(leg: RebateLeg, redemption: Redemption, now: datetime):
-    """The coupon a coupon-form rebate becomes: a packet for the holder, with the terms the rule promised."""
+def _coupon_for(*, amount: Decimal, funding: str, redemption: Redemption, now: datetime):
+    """The coupon a coupon-form rebate becomes: a packet for the holder, with the terms the rule promised — when the
+    rebate is credited, or when a reviewer releases a held one (`rebate_release_hold`)."""
     from packets.codes import new_code
     from packets.models import Packet
 
@@ -205,11 +222,11 @@ def _coupon_for(leg: RebateLeg, redemption: Redemption, now: datetime):
         campaign_id=packet.campaign_id,
         issuer_merchant_id=packet.issuer_merchant_id,
         holder_id=packet.holder_id,
-        amount=leg.amount,
+        amount=amount,
         min_spend=Decimal(terms["min_spend"]),
         issued_at=now,
         expires_at=now + timedelta(days=int(terms["valid_days"])),
-        funding_account=_funder(packet.campaign_id, leg.funding),
+        funding_account=_funder(packet.campaign_id, funding),
         channel="rebate",
     )
 
@@ -301,6 +318,10 @@ def _coupon_reversal(rebate: Rebate, *, units: Decimal, target: Decimal, funder,
     reversed becomes the holder's debt, netted from later rebates."""
     from packets.models import Packet
 
+    if rebate.coupon_id is None:  # held for review before its coupon was issued: the value is still outstanding
+        outstanding = campaign_outstanding_account(Campaign(pk=rebate.redemption.packet.campaign_id))
+        _lock([funder, outstanding])
+        return [Posting(outstanding, -units), Posting(funder, units)]
     coupon = Packet.objects.select_for_update().get(pk=rebate.coupon_id)
     _lock([funder, pockets.debt, campaign_outstanding_account(Campaign(pk=coupon.campaign_id))])
     if coupon.status == Packet.Status.ISSUED and rebate.reversed_amount == 0 and target == rebate.amount:
@@ -327,3 +348,54 @@ def rebates_reverse_for_refund(*, order, refunded_before: Decimal, refunded_now:
         ):
             moved += 1
     return moved
+
+
+# --- review decisions: the money side (antifraud/services.py records who decided and why) --------------------------
+
+
+@transaction.atomic
+def rebate_release_hold(*, rebate_id: int, now: datetime | None = None) -> bool:
+    """A reviewer cleared a rebate held for review. A held coupon gets its coupon packet now (its value has waited in
+    the campaign's outstanding packets); any other rebate is confirmed now when its holding period is over (or it had
+    none), else when the hold ends. Returns False when the rebate was not held (a repeated release does nothing)."""
+    now = now or timezone.now()
+    rebate = Rebate.objects.select_for_update(of=("self",)).select_related("redemption__packet").get(pk=rebate_id)
+    if not rebate.held_for_review:
+        return False
+    Rebate.objects.filter(pk=rebate.pk).update(held_for_review=False)
+    if rebate.status != Rebate.Status.PENDING:
+        return True  # reversed (e.g. refunded) while it was held: nothing left to pay
+    if rebate.form == "coupon":
+        coupon_id = rebate.coupon_id
+        if coupon_id is None:
+            coupon_id = _coupon_for(
+                amount=rebate.amount - rebate.reversed_amount,
+                funding=rebate.funding,
+                redemption=rebate.redemption,
+                now=now,
+            ).pk
+        Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now, coupon=coupon_id)
+    elif (rebate.hold_until or now) <= now:
+        rebate_confirm(rebate_id=rebate.pk, now=now)
+    return True
+
+
+@transaction.atomic
+def rebate_reverse_remaining(*, rebate_id: int, key: str) -> Decimal:
+    """Take back all that is left of a rebate — a reviewer rejected it, or a penalty revokes it. Pending value is voided
+    back to its funder; credited value is taken from the available balance, the rest becoming debt netted from later
+    rebates; an unused coupon is revoked; a held coupon not issued yet returns from the outstanding packets.
+    One ledger transaction, key `rebate:<id>:reverse:<key>`. Returns the units taken back (0: nothing was left).
+
+    Locks the order first, then the rebate, as refunds do, so a refund and a rejection of one order take turns and
+    never reverse the same share twice."""
+    from packets.models import Order
+
+    order_id = Rebate.objects.filter(pk=rebate_id).values_list("redemption__order_id", flat=True).get()
+    order = Order.objects.select_for_update().get(pk=order_id)
+    rebate = Rebate.objects.select_for_update(of=("self",)).select_related("redemption__packet").get(pk=rebate_id)
+    refunded = sum((r.amount for r in order.refunds.all()), ZERO)
+    units = _reverse_share(rebate, order=order, refunded_before=refunded, refunded_now=order.gross_amount, key=key)
+    if rebate.held_for_review:
+        Rebate.objects.filter(pk=rebate.pk).update(held_for_review=False)
+    return units

@@ -24,6 +24,12 @@ def _own_celery_queue():
 
 
 @pytest.fixture(autouse=True)
+def _own_rate_limit_counts(settings):
+    """Each test counts its requests afresh: rate-limit counters live in the shared Redis, not in the test database."""
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(autouse=True)
 def _english(settings):
     # Error messages are asserted in English; pages are tested in both languages where it matters.
     settings.LANGUAGE_CODE = "en"

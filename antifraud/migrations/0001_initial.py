@@ -190,7 +190,7 @@ class Migration(migrations.Migration):
                 ('action', models.CharField(choices=[('allow', 'allow (monitor only)'), ('hold', 'hold for review'), ('block', 'hold, and block the riskiest')], default='block', max_length=8, verbose_name='action on risky activity')),
                 ('review_score', models.PositiveSmallIntegerField(default=50, verbose_name='hold for review from score')),
                 ('block_score', models.PositiveSmallIntegerField(default=90, verbose_name='block from score')),
-                ('trail_required', models.BooleanField(default=True, help_text='Orders without browse/cart/checkout events score as suspicious. Turn off for POS-only shops.', verbose_name='expect a shopping trail')),
+                ('trail_required', models.BooleanField(default=False, help_text="Judge the shopping trail behind each order: none, too fast, or the same scripted steps as other accounts score as suspicious. Turn on once the shop's pages or servers report trail events.", verbose_name='expect a shopping trail')),
                 ('campaign', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='risk_policy', to='campaigns.campaign', verbose_name='campaign')),
             ],
             options={

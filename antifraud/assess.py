@@ -1,0 +1,181 @@
+"""Risk assessments of redemptions (at checkout, in the order's transaction) and of rebates (in the worker, before
+they are credited): gather the facts from the database, let `scoring.assess` decide, record the verdict."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Q
+
+from accounts.models import DeviceUse, MerchantStaff, User
+
+from .errors import RiskBlocked
+from .limits import EarnContext, policy_for
+from .models import EarningEvent, Finding, ListEntry, RiskAssessment, RiskPolicy
+from .scoring import BLOCK, Assessment, Policy, RiskFacts, Signal, TrailFacts, assess
+from .trail import trail_verdict
+
+DEVICE_WINDOW = timedelta(days=30)
+IP_WINDOW = timedelta(days=1)
+
+
+def policy_values(policy: RiskPolicy) -> Policy:
+    return Policy(
+        action=policy.action,
+        review_score=policy.review_score,
+        block_score=policy.block_score,
+        trail_required=policy.trail_required,
+    )
+
+
+def _listed(which: str, *, user_id: int | None, device_id: int | None, ip: str | None) -> tuple[str, ...]:
+    wanted = Q(kind="user", value=str(user_id))
+    if device_id:
+        wanted |= Q(kind="device", value=str(device_id))
+    if ip:
+        wanted |= Q(kind="ip", value=ip)
+    return tuple(sorted(set(ListEntry.objects.filter(wanted, list=which).values_list("kind", flat=True))))
+
+
+def _open_findings(user_ids: list[int], merchant_id: int | None) -> tuple[str, ...]:
+    involved = Q(user_ids__overlap=user_ids)
+    if merchant_id:
+        involved |= Q(merchant_id=merchant_id, kind=Finding.Kind.COLLUSION)
+    findings = Finding.objects.filter(involved, status=Finding.Status.OPEN).order_by("pk")[:5]
+    return tuple(f"#{f.pk} {f.get_kind_display()}" for f in findings)
+
+
+def _staff_overlap(shopper: User, merchant_id: int, ip: str | None, now: datetime) -> tuple[str, ...]:
+    staff = list(MerchantStaff.objects.filter(merchant_id=merchant_id).values_list("user_id", flat=True))
+    if not staff or shopper.pk in staff:
+        return ()
+    shared = []
+    shopper_devices = DeviceUse.objects.filter(user=shopper).values("device_id")
+    if DeviceUse.objects.filter(user_id__in=staff, device_id__in=shopper_devices).exists():
+        shared.append("device")
+    if ip and EarningEvent.objects.filter(user_id__in=staff, ip=ip, at__gte=now - DEVICE_WINDOW).exists():
+        shared.append("IP address")
+    return tuple(shared)
+
+
+def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnContext, trail_required: bool, now):
+    device = context.device
+    trail = None
+    if trail_required:
+        verdict = trail_verdict(keys=context.trail_keys, user=shopper, order_at=now)
+        trail = TrailFacts(verdict.events, verdict.seconds, verdict.twins)
+    return RiskFacts(
+        allow_listed=_listed("allow", user_id=shopper.pk, device_id=device and device.pk, ip=context.ip),
+        block_listed=_listed("block", user_id=shopper.pk, device_id=device and device.pk, ip=context.ip),
+        user_banned=shopper.is_banned,
+        device_banned=bool(device and device.is_banned),
+        trail=trail,
+        device_accounts=(
+            DeviceUse.objects.filter(device=device, last_seen__gte=now - DEVICE_WINDOW).count() if device else 0
+        ),
+        ip_accounts=(
+            EarningEvent.objects.filter(ip=context.ip, at__gte=now - IP_WINDOW).values("user").distinct().count()
+            if context.ip
+            else 0
+        ),
+        staff_overlap=_staff_overlap(shopper, merchant_id, context.ip, now),
+        open_findings=_open_findings([shopper.pk], merchant_id),
+        account_age_seconds=int((now - shopper.date_joined).total_seconds()),
+        packet_age_seconds=int((now - packet.issued_at).total_seconds()),
+    )
+
+
+def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy, now: datetime) -> Assessment:
+    """Score the spend of `packet` on `order`; raise RiskBlocked (nothing is written) when the policy blocks it."""
+    facts = redemption_facts(
+        shopper=order.shopper,
+        merchant_id=order.merchant_id,
+        packet=packet,
+        context=context,
+        trail_required=policy.trail_required,
+        now=now,
+    )
+    verdict = assess(facts, policy_values(policy))
+    if verdict.decision == BLOCK:
+        raise RiskBlocked(
+            "This red packet cannot be used on this order.",
+            details={
+                "score": verdict.score,
+                "signals": [s.describe() for s in verdict.signals],
+                "_attempt": {
+                    "campaign_id": packet.campaign_id,
+                    "user_id": order.shopper_id,
+                    "signals": verdict.signals_json(),
+                    "policy": policy_values(policy).as_json(),
+                },
+            },
+        )
+    return verdict
+
+
+def redemption_assessment_record(*, redemption, verdict: Assessment, policy: RiskPolicy) -> RiskAssessment:
+    return RiskAssessment.objects.create(
+        subject=RiskAssessment.Subject.REDEMPTION,
+        redemption=redemption,
+        campaign_id=redemption.packet.campaign_id,
+        user_id=redemption.packet.holder_id,
+        score=verdict.score,
+        decision=verdict.decision,
+        signals=verdict.signals_json(),
+        policy=policy_values(policy).as_json(),
+    )
+
+
+def attempt_record(exc: RiskBlocked) -> None:
+    """Keep the evidence of a blocked redemption, after its transaction rolled back (the reply hides the details)."""
+    attempt = exc.details.pop("_attempt", None)
+    if attempt is None:
+        return
+    signals = attempt["signals"]
+    RiskAssessment.objects.create(
+        subject=RiskAssessment.Subject.ATTEMPT,
+        campaign_id=attempt["campaign_id"],
+        user_id=attempt["user_id"],
+        score=exc.details["score"],
+        decision=BLOCK,
+        signals=signals,
+        policy=attempt["policy"],
+    )
+
+
+def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | None]]) -> list[Assessment]:
+    """One verdict per rebate leg (beneficiary user id, merchant id), built on the redemption's own assessment and
+    what is known now about each beneficiary (a ban, findings written since the spend)."""
+    policy = policy_for(redemption.packet.campaign_id)
+    base = RiskAssessment.objects.filter(redemption=redemption, subject=RiskAssessment.Subject.REDEMPTION).first()
+    inherited = tuple(Signal.from_json(s) for s in base.signals) if base else ()
+    banned = set(
+        User.objects.filter(pk__in=[u for u, _ in beneficiaries if u], is_banned=True).values_list("pk", flat=True)
+    )
+    verdicts = []
+    for user_id, merchant_id in beneficiaries:
+        facts = RiskFacts(
+            allow_listed=_listed("allow", user_id=user_id, device_id=None, ip=None) if user_id else (),
+            user_banned=user_id in banned,
+            open_findings=_open_findings([user_id] if user_id else [], merchant_id),
+            inherited=inherited,
+        )
+        verdicts.append(assess(facts, policy_values(policy)))
+    return verdicts
+
+
+def rebate_assessments_record(*, rebates, verdicts: list[Assessment], campaign_id: int) -> None:
+    RiskAssessment.objects.bulk_create(
+        [
+            RiskAssessment(
+                subject=RiskAssessment.Subject.REBATE,
+                rebate=rebate,
+                redemption_id=rebate.redemption_id,
+                campaign_id=campaign_id,
+                user_id=rebate.beneficiary_user_id,
+                score=verdict.score,
+                decision=verdict.decision,
+                signals=verdict.signals_json(),
+                policy=policy_values(policy_for(campaign_id)).as_json(),
+            )
+            for rebate, verdict in zip(rebates, verdicts, strict=True)
+        ]
+    )
