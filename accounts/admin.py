@@ -4,6 +4,8 @@ from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from antifraud import services as antifraud_services
+
 from . import services
 from .forms import UserAdminChangeForm, UserAdminCreationForm
 from .models import Device, Merchant, MerchantStaff, User
@@ -15,6 +17,20 @@ admin.site.index_title = _("Administration")
 
 def _report(modeladmin, request, message: str) -> None:
     modeladmin.message_user(request, message, messages.SUCCESS)
+
+
+def _decide(modeladmin, request, queryset, *, title, perform, done):
+    """A ban or unban: asks for the reason on an intermediate page, then calls the recorded anti-fraud service."""
+    from antifraud.admin import decide_with_reason  # antifraud builds on accounts
+
+    return decide_with_reason(
+        modeladmin,
+        request,
+        queryset,
+        title=title,
+        perform=lambda obj, data: perform(obj.pk, actor=request.user, reason=data["reason"]),
+        done=done,
+    )
 
 
 @admin.register(User)
@@ -46,16 +62,28 @@ class UserAdmin(DjangoUserAdmin):
     )
     actions = ("ban_users", "unban_users")
 
+    # Bans go through the anti-fraud services: each asks for a reason and is recorded in the review trail (a ban also
+    # holds the account's pending rebates for review).
     @admin.action(description=_("Ban selected users"), permissions=["change"])
     def ban_users(self, request, queryset):
-        count = services.users_set_banned(user_ids=queryset.values_list("pk", flat=True), banned=True)
-        _report(self, request, ngettext("%(count)d user banned.", "%(count)d users banned.", count) % {"count": count})
+        return _decide(
+            self,
+            request,
+            queryset,
+            title=_("Ban users"),
+            perform=lambda pk, **kw: antifraud_services.user_ban(user_id=pk, **kw),
+            done=lambda count: ngettext("%(count)d user banned.", "%(count)d users banned.", count),
+        )
 
     @admin.action(description=_("Lift the ban on selected users"), permissions=["change"])
     def unban_users(self, request, queryset):
-        count = services.users_set_banned(user_ids=queryset.values_list("pk", flat=True), banned=False)
-        _report(
-            self, request, ngettext("%(count)d user unbanned.", "%(count)d users unbanned.", count) % {"count": count}
+        return _decide(
+            self,
+            request,
+            queryset,
+            title=_("Lift the ban on users"),
+            perform=lambda pk, **kw: antifraud_services.user_unban(user_id=pk, **kw),
+            done=lambda count: ngettext("%(count)d user unbanned.", "%(count)d users unbanned.", count),
         )
 
 
@@ -122,16 +150,22 @@ class DeviceAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Ban selected devices"), permissions=["change"])
     def ban_devices(self, request, queryset):
-        count = services.devices_set_banned(device_ids=queryset.values_list("pk", flat=True), banned=True)
-        _report(
-            self, request, ngettext("%(count)d device banned.", "%(count)d devices banned.", count) % {"count": count}
+        return _decide(
+            self,
+            request,
+            queryset,
+            title=_("Ban devices"),
+            perform=lambda pk, **kw: antifraud_services.device_ban(device_id=pk, **kw),
+            done=lambda count: ngettext("%(count)d device banned.", "%(count)d devices banned.", count),
         )
 
     @admin.action(description=_("Lift the ban on selected devices"), permissions=["change"])
     def unban_devices(self, request, queryset):
-        count = services.devices_set_banned(device_ids=queryset.values_list("pk", flat=True), banned=False)
-        _report(
+        return _decide(
             self,
             request,
-            ngettext("%(count)d device unbanned.", "%(count)d devices unbanned.", count) % {"count": count},
+            queryset,
+            title=_("Lift the ban on devices"),
+            perform=lambda pk, **kw: antifraud_services.device_unban(device_id=pk, **kw),
+            done=lambda count: ngettext("%(count)d device unbanned.", "%(count)d devices unbanned.", count),
         )

@@ -1,6 +1,6 @@
 """Anti-fraud errors: stable codes clients match on. (Shared file: limits/assessment errors first, review next.)"""
 
-from common.errors import ApplicationError
+from common.errors import ApplicationError, Conflict
 
 
 class EarningLimitReached(ApplicationError):
@@ -26,3 +26,31 @@ class TrailSessionNotFound(ApplicationError):
 
     status_code = 404
     code = "session_not_found"
+
+
+# --- review, penalties, appeals, scam guard ------------------------------------------------------------------------
+
+
+class ReasonRequired(ApplicationError):
+    """An operator's review decision or penalty must say why: the reason is kept in the review trail."""
+
+    code = "reason_required"
+
+
+class PacketNotRevocable(Conflict):
+    """Only an unused packet can be revoked: a used packet's value is spent (reverse its rebates instead), an
+    expired one's value already went back to its funder."""
+
+    code = "packet_not_revocable"
+
+
+class AlreadyDecided(Conflict):
+    """The finding, appeal or approval was already decided the other way; a decision is not silently flipped."""
+
+    code = "already_decided"
+
+
+class CampaignNeedsApproval(Conflict):
+    """The scam guard flagged the campaign's shape: it goes live only once a platform operator approves it."""
+
+    code = "campaign_needs_approval"

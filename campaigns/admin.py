@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
+from antifraud.admin import RiskPolicyInline  # platform operators only
 from common.errors import ApplicationError
 from common.money import format_cny
 
@@ -117,7 +118,7 @@ class CampaignAdmin(BatchAdminMixin, MerchantScopedAdmin):
     list_display = ("name", "merchant", "status", "starts_at", "ends_at", "budget", "status_reason")
     list_filter = ("status", "participants", "merchant")
     search_fields = ("name",)
-    inlines = (EarnRuleInline, RebateRuleInline, CategoryRateInline, MultiplierWindowInline)
+    inlines = (EarnRuleInline, RebateRuleInline, CategoryRateInline, MultiplierWindowInline, RiskPolicyInline)
     readonly_fields = ("status", "status_reason", "books", "counters", "burn_down", "tools")
     fieldsets = (
         (None, {"fields": ("merchant", "name", "description", "participants", ("starts_at", "ends_at"))}),

@@ -100,11 +100,15 @@ def test_ban_and_unban_users_action(admin_client):
     users = UserFactory.create_batch(2)
     url = reverse("admin:accounts_user_changelist")
     ids = [u.pk for u in users]
-    response = admin_client.post(url, {"action": "ban_users", "_selected_action": ids}, follow=True)
+    asked = admin_client.post(url, {"action": "ban_users", "_selected_action": ids})
+    assert 'name="reason"' in asked.content.decode()  # a ban asks why first (antifraud records it)
+    assert User.objects.filter(pk__in=ids, is_banned=True).count() == 0
+    ban = {"action": "ban_users", "_selected_action": ids, "apply": "1", "reason": "farming"}
+    response = admin_client.post(url, ban, follow=True)
     assert response.status_code == 200
     assert "2 users banned." in response.content.decode()
     assert User.objects.filter(pk__in=ids, is_banned=True).count() == 2
-    admin_client.post(url, {"action": "unban_users", "_selected_action": ids})
+    admin_client.post(url, {**ban, "action": "unban_users", "reason": "appeal accepted"})
     assert User.objects.filter(pk__in=ids, is_banned=True).count() == 0
 
 
@@ -122,10 +126,11 @@ def test_verify_merchants_action(admin_client, data):
 def test_ban_devices_action(admin_client, data):
     device = Device.objects.get()
     url = reverse("admin:accounts_device_changelist")
-    admin_client.post(url, {"action": "ban_devices", "_selected_action": [device.pk]})
+    ban = {"action": "ban_devices", "_selected_action": [device.pk], "apply": "1", "reason": "emulator farm"}
+    admin_client.post(url, ban)
     device.refresh_from_db()
     assert device.is_banned
-    admin_client.post(url, {"action": "unban_devices", "_selected_action": [device.pk]})
+    admin_client.post(url, {**ban, "action": "unban_devices", "reason": "a shared family tablet"})
     device.refresh_from_db()
     assert not device.is_banned
 
