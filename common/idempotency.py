@@ -96,3 +96,24 @@ def idempotency_records_purge() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     deleted, _ = IdempotencyRecord.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+def run_once(*, scope: str, key: str, fingerprint: str, action):
+    """`idempotent` for a page's form post: run `action()` at most once per (scope, key) and keep its JSON-able
+    result with the key, in the action's own transaction. Returns (result, replayed): a repeat of a finished key gets
+    the stored result and `replayed=True` without running anything. Same refusals as the API: another request under
+    this key → 422 `idempotency_key_reused`, the first still running → 409 `idempotency_in_progress`. An action that
+    raises leaves nothing behind, so the same key may try again (after the shopper corrects the form)."""
+    record, replay = _claim(scope, key, fingerprint)
+    if replay is not None:
+        return replay.data, True
+    try:
+        with transaction.atomic():
+            result = action()
+            IdempotencyRecord.objects.filter(pk=record.pk).update(
+                state=IdempotencyRecord.State.DONE, response_status=200, response_body=result
+            )
+            return result, False
+    except BaseException:
+        IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
+        raise

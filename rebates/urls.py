@@ -5,4 +5,5 @@ from . import views
 app_name = "rebates"
 urlpatterns = [
     path("wallet/", views.wallet, name="wallet"),
+    path("wallet/withdraw/", views.wallet_withdraw, name="withdraw"),
 ]

@@ -1,24 +1,30 @@
-"""The wallet page: balances and rebate history, for a shopper (cash, points) or merchant staff (deposit, credit);
-the order trace: the timeline of one order, its packet and its rebates."""
+"""The wallet page: balances and rebate history, for a shopper (cash, points) or merchant staff (deposit, credit), and
+for a shopper the withdraw-to-WeChat form with their withdrawals; the order trace: the timeline of one order, its packet
+and its rebates."""
 
 from decimal import Decimal
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
+from common.errors import ApplicationError
+from common.idempotency import run_once
 from common.money import format_cny
 from packets import store
 from packets.models import Order
 from packets.selectors import order_rebates
 
+from . import payouts, withdrawals
 from .models import AccountKind, LedgerTransaction, Rebate
+from .payout_models import Payout
 from .selectors import rebates_visible_to, wallet_of
 
 
@@ -111,6 +117,12 @@ def _state_badge(rebate) -> tuple[str, str]:
 @login_required
 @require_GET
 def wallet(request):
+    return _render_wallet(request)
+
+
+def _render_wallet(
+    request, *, amount: str | None = None, amount_error: str = "", alert: str = "", token: str = "", status: int = 200
+):
     wallet = wallet_of(request.user)
     form, state, filters = _wallet_filters(request, wallet["owner"])
     rebates = rebates_visible_to(request.user).select_related("redemption__order")
@@ -160,8 +172,88 @@ def wallet(request):
         "filters": filters,
         "filtered": bool(form or state),
         "query": f"&{query}" if query else "",
+        "withdraw": _withdraw_context(request, amount=amount, amount_error=amount_error, alert=alert, token=token),
     }
-    return render(request, "rebates/wallet.html", context)
+    return render(request, "rebates/wallet.html", context, status=status)
+
+
+# --- withdraw to WeChat --------------------------------------------------------------------------------------------
+
+
+def _withdraw_context(request, *, amount: str | None, amount_error: str, alert: str, token: str) -> dict | None:
+    offer = withdrawals.withdraw_offer(request.user)
+    if offer is None:
+        return None
+    return {
+        "offer": offer,
+        "token": token or withdrawals.token_issue(request.session),
+        "amount": offer.default_amount if amount is None else amount,
+        "amount_error": amount_error,
+        "alert": alert,
+        "payouts": withdrawals.payout_rows(request.user),
+    }
+
+
+class _PageExpired(Exception):
+    pass
+
+
+@login_required
+@require_POST
+def wallet_withdraw(request):
+    """POST /wallet/withdraw/ — request a payout of the typed amount to WeChat balance (零钱), through the payout
+    service the API uses. The form's one-time token is the idempotency key: the same form submitted again — a double
+    tap, a second tab, the back button — finds the first payout and makes no other."""
+    if withdrawals.withdraw_offer(request.user) is None:
+        messages.error(request, withdrawals.service_message("not_a_shopper"))
+        return redirect("rebates:wallet")
+    token = withdrawals.token_parse(request.POST.get("token"))
+    raw = request.POST.get("amount", "")
+    expired = _("This page has expired. Please check the amount and submit again.")
+    if token is None:
+        return _render_wallet(request, amount=raw, alert=expired, status=409)
+
+    def request_payout() -> dict:
+        if not withdrawals.token_known(request.session, token):
+            raise _PageExpired
+        amount = withdrawals.amount_parse(raw, withdrawable=withdrawals.cash_balance(request.user))
+        payout = payouts.payout_request(user=request.user, amount=amount, channel=Payout.Channel.WECHAT_BALANCE)
+        return {"payout": payout.pk, "amount": str(payout.amount), "out_bill_no": payout.out_bill_no}
+
+    try:
+        result, replayed = run_once(
+            scope=f"user:{request.user.pk}",
+            key=f"wallet-withdraw:{token}",
+            fingerprint="POST /wallet/withdraw/",
+            action=request_payout,
+        )
+    except _PageExpired:
+        return _render_wallet(request, amount=raw, alert=expired, status=409)
+    except withdrawals.AmountError as exc:
+        return _render_wallet(request, amount=raw, amount_error=str(exc), token=str(token), status=400)
+    except ApplicationError as exc:
+        if exc.code == "idempotency_in_progress":  # the first submit of this form is still running
+            messages.info(request, _("Your withdrawal is being requested. It appears below in a moment."))
+            return redirect(reverse("rebates:wallet") + "#withdrawals")
+        message = withdrawals.service_message(exc.code)
+        if exc.code in withdrawals.AMOUNT_ERROR_CODES:
+            return _render_wallet(request, amount=raw, amount_error=message, token=str(token), status=exc.status_code)
+        return _render_wallet(request, amount=raw, alert=message, token=str(token), status=exc.status_code)
+    withdrawals.token_spend(request.session, token)
+    amount = format_cny(Decimal(result["amount"]))
+    if replayed:
+        messages.info(
+            request,
+            _("This withdrawal of %(amount)s was already requested — here it is. Nothing was taken twice.")
+            % {"amount": amount},
+        )
+    else:
+        messages.success(
+            request,
+            _("Withdrawal of %(amount)s to your WeChat balance requested (bill %(bill)s).")
+            % {"amount": amount, "bill": result["out_bill_no"]},
+        )
+    return redirect(reverse("rebates:wallet") + "#withdrawals")
 
 
 # --- the order trace (customer service: "my cashback has not arrived") --------------------------------------------
