@@ -97,15 +97,13 @@ def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy
     if verdict.decision == BLOCK:
         raise RiskBlocked(
             "This red packet cannot be used on this order.",
-            details={
+            details={"reasons": [s.describe() for s in verdict.signals]},
+            evidence={
+                "campaign_id": packet.campaign_id,
+                "user_id": order.shopper_id,
                 "score": verdict.score,
-                "signals": [s.describe() for s in verdict.signals],
-                "_attempt": {
-                    "campaign_id": packet.campaign_id,
-                    "user_id": order.shopper_id,
-                    "signals": verdict.signals_json(),
-                    "policy": policy_values(policy).as_json(),
-                },
+                "signals": verdict.signals_json(),
+                "policy": policy_values(policy).as_json(),
             },
         )
     return verdict
@@ -125,19 +123,16 @@ def redemption_assessment_record(*, redemption, verdict: Assessment, policy: Ris
 
 
 def attempt_record(exc: RiskBlocked) -> None:
-    """Keep the evidence of a blocked redemption, after its transaction rolled back (the reply hides the details)."""
-    attempt = exc.details.pop("_attempt", None)
-    if attempt is None:
-        return
-    signals = attempt["signals"]
+    """Keep the evidence of a blocked redemption, after its transaction rolled back."""
+    evidence = exc.evidence
     RiskAssessment.objects.create(
         subject=RiskAssessment.Subject.ATTEMPT,
-        campaign_id=attempt["campaign_id"],
-        user_id=attempt["user_id"],
-        score=exc.details["score"],
+        campaign_id=evidence["campaign_id"],
+        user_id=evidence["user_id"],
+        score=evidence["score"],
         decision=BLOCK,
-        signals=signals,
-        policy=attempt["policy"],
+        signals=evidence["signals"],
+        policy=evidence["policy"],
     )
 
 

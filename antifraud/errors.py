@@ -11,10 +11,20 @@ class EarningLimitReached(ApplicationError):
 
 
 class RiskBlocked(ApplicationError):
-    """The risk assessment blocked this redemption under the campaign's policy."""
+    """The risk assessment blocked this redemption under the campaign's policy. The verdict's evidence is kept (as an
+    attempt) once the order's transaction has rolled back; the reply names the reasons, not the scores' inner data."""
 
     status_code = 403
     code = "risk_blocked"
+
+    def __init__(self, message: str = "", *, evidence: dict, **kwargs):
+        super().__init__(message, **kwargs)
+        self.evidence = evidence
+
+    def after_rollback(self) -> None:
+        from .assess import attempt_record
+
+        attempt_record(self)
 
 
 class InvalidDeviceId(ApplicationError):

@@ -28,6 +28,7 @@ def error_response(code: str, message: str, http_status: int, details=None) -> R
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
+        exc.after_rollback()
         return error_response(exc.code, exc.message, exc.status_code, exc.details)
     if isinstance(exc, RequestDataTooBig):
         return error_response("body_too_large", "Request body is too large.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

@@ -14,6 +14,10 @@ class ApplicationError(Exception):
             self.status_code = status
         self.details = details or {}
 
+    def after_rollback(self) -> None:
+        """Runs once the refused request's transaction has rolled back: evidence worth keeping of a refusal (the
+        API's exception handler and the pages call it)."""
+
 
 class NotFound(ApplicationError):
     status_code = 404

@@ -205,6 +205,8 @@ def checkout(request):
             points=points,
         )
     except (ApplicationError, IntegrityError) as exc:
+        if isinstance(exc, ApplicationError):
+            exc.after_rollback()
         # A concurrent duplicate of this very submit may have won the race (it took the packet or the number).
         existing = Order.objects.filter(shopper=request.user, order_no=order_no).first()
         if existing:

@@ -1,0 +1,179 @@
+"""Every redemption and every rebate gets a verdict; held rebates stay pending, blocked redemptions write nothing."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from accounts.models import DeviceUse
+from antifraud.models import Finding, RiskAssessment, RiskPolicy, TrailEvent
+from packets.models import Order, Packet
+from rebates.models import AccountKind, LedgerAccount, Rebate
+from rebates.services import rebate_confirm, rebates_credit_for_redemption
+from tests.factories.accounts import DeviceFactory, MerchantStaffFactory, UserFactory
+from tests.factories.campaigns import two_way_campaign
+from tests.packets.helpers import order_body, post_order
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+@pytest.fixture
+def campaign(merchant_client):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)
+    RiskPolicy.objects.create(campaign=campaign, trail_required=True)
+    return campaign
+
+
+def veteran():
+    """A shopper whose account is months old, so the new-account signal stays out of the way."""
+    return UserFactory(date_joined=timezone.now() - timedelta(days=90))
+
+
+def earn_packet(client, shopper) -> str:
+    return post_order(client, order_body(shopper, "200.00")).json()["earned_packets"][0]["code"]
+
+
+def report_trail(client, shopper, session_id: str, gaps: list[int]) -> None:
+    """Report browse → add to cart → checkout, then age the steps as if they had been `gaps` seconds apart."""
+    kinds = ["browse", "add_to_cart", "checkout"]
+    events = [{"event_id": f"{session_id}-{k}", "kind": k} for k in kinds]
+    body = {"session_id": session_id, "shopper_id": shopper.pk, "events": events}
+    assert client.post("/api/v1/trail/events/", body, format="json").status_code == 200
+    now = timezone.now()
+    offsets = [sum(gaps[i:]) for i in range(len(kinds))]
+    for kind, seconds in zip(kinds, offsets, strict=True):
+        TrailEvent.objects.filter(event_id=f"{session_id}-{kind}").update(at=now - timedelta(seconds=seconds))
+
+
+def spend(client, shopper, code: str, **extra):
+    response = post_order(client, order_body(shopper, "50.00", packet_code=code, **extra))
+    assert response.status_code == 201, response.json()
+    order = Order.objects.get(pk=response.json()["id"])
+    return order, rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+
+
+def balance(kind, user) -> Decimal:
+    account = LedgerAccount.objects.filter(kind=kind, user=user).first()
+    return account.balance if account else D("0.00")
+
+
+def test_a_redemption_without_a_trail_holds_both_rebates_for_review(merchant_client, campaign):
+    shopper = veteran()
+    order, rebates = spend(merchant_client, shopper, earn_packet(merchant_client, shopper))
+
+    verdict = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
+    assert verdict.decision == "review" and [s["code"] for s in verdict.signals] == ["no_trail", "packet_just_earned"]
+    assert {(r.role, r.status, r.held_for_review) for r in rebates} == {
+        ("holder", "pending", True),
+        ("issuer", "pending", True),
+    }
+    assert balance(AccountKind.SHOPPER_CASH, shopper) == D("0.00")
+    assert balance(AccountKind.SHOPPER_CASH_PENDING, shopper) == D("2.50")
+    assert all(r.risk_assessment.decision == "review" for r in rebates)
+    assert rebate_confirm(rebate_id=rebates[0].pk) is False  # the hold does not end by itself
+    call_command("audit")
+
+
+def test_a_plausible_trail_lets_the_rebates_through(merchant_client, campaign):
+    shopper = veteran()
+    code = earn_packet(merchant_client, shopper)
+    report_trail(merchant_client, shopper, "sess-honest-1", gaps=[41, 17, 63])
+
+    order, rebates = spend(merchant_client, shopper, code, session_id="sess-honest-1")
+
+    assert RiskAssessment.objects.get(redemption=order.redemption, subject="redemption").decision == "allow"
+    assert {(r.status, r.held_for_review) for r in rebates} == {("credited", False)}
+    assert balance(AccountKind.SHOPPER_CASH, shopper) == D("2.50")
+    call_command("audit")
+
+
+def test_a_trail_too_fast_is_held(merchant_client, campaign):
+    shopper = veteran()
+    code = earn_packet(merchant_client, shopper)
+    report_trail(merchant_client, shopper, "sess-quick-1", gaps=[2, 1, 3])
+
+    order, rebates = spend(merchant_client, shopper, code, session_id="sess-quick-1")
+
+    verdict = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
+    assert "trail_too_fast" in [s["code"] for s in verdict.signals] and verdict.decision == "review"
+    assert all(r.held_for_review for r in rebates)
+
+
+def test_the_same_scripted_trail_across_accounts_is_held_from_the_third(merchant_client, campaign):
+    decisions = []
+    for n in range(3):
+        shopper = veteran()
+        code = earn_packet(merchant_client, shopper)
+        report_trail(merchant_client, shopper, f"sess-bot-{n}", gaps=[45, 45, 45])
+        order, _ = spend(merchant_client, shopper, code, session_id=f"sess-bot-{n}")
+        decisions.append(RiskAssessment.objects.get(redemption=order.redemption, subject="redemption").signals)
+
+    assert [[s["code"] for s in d] for d in decisions] == [
+        ["packet_just_earned"],
+        ["similar_trail", "packet_just_earned"],
+        ["scripted_trail", "packet_just_earned"],
+    ]
+
+
+def test_a_shopper_sharing_a_device_with_the_merchants_staff_is_held(merchant_client):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)  # default policy: no trail expected
+    staff = MerchantStaffFactory(merchant=merchant_client.merchant).user
+    device = DeviceFactory()
+    now = timezone.now()
+    DeviceUse.objects.create(device=device, user=staff, first_seen=now, last_seen=now)
+    shopper = veteran()
+    DeviceUse.objects.create(device=device, user=shopper, first_seen=now, last_seen=now)
+
+    order, rebates = spend(merchant_client, shopper, earn_packet(merchant_client, shopper))
+
+    verdict = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
+    assert [s["code"] for s in verdict.signals][:1] == ["staff_overlap"]
+    assert verdict.decision == "review" and all(r.held_for_review for r in rebates)
+    assert campaign.pk
+
+
+def test_a_banned_shopper_cannot_spend_a_packet_and_the_attempt_is_kept(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    shopper = veteran()
+    code = earn_packet(merchant_client, shopper)
+    shopper.is_banned = True
+    shopper.save()
+    orders_before = Order.objects.count()
+
+    response = post_order(merchant_client, order_body(shopper, "50.00", packet_code=code))
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "risk_blocked"
+    assert response.json()["details"] == {"reasons": ["The account is banned."]}
+    assert Order.objects.count() == orders_before and Packet.objects.get(code=code).status == "issued"
+    attempt = RiskAssessment.objects.get(subject="attempt")
+    assert attempt.decision == "block" and attempt.user == shopper
+    call_command("audit")
+
+
+def test_a_rebate_is_held_when_its_beneficiary_was_named_in_a_finding_after_the_spend(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    shopper = veteran()
+    response = post_order(
+        merchant_client, order_body(shopper, "50.00", packet_code=earn_packet(merchant_client, shopper))
+    )
+    order = Order.objects.get(pk=response.json()["id"])
+    Finding.objects.create(kind="packet_farm", fingerprint="f1", user_ids=[shopper.pk], explanation="test")
+
+    rebates = {r.role: r for r in rebates_credit_for_redemption(redemption_id=order.redemption.pk)}
+
+    assert rebates["holder"].held_for_review and rebates["holder"].risk_assessment.decision == "review"
+    assert not rebates["issuer"].held_for_review  # the merchant is not named
+    call_command("audit")
+
+
+def test_every_rebate_has_an_assessment(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    shopper = veteran()
+    _, rebates = spend(merchant_client, shopper, earn_packet(merchant_client, shopper))
+
+    assert RiskAssessment.objects.filter(subject="rebate").count() == len(rebates) == 2
+    assert Rebate.objects.filter(risk_assessment__isnull=True).count() == 0
