@@ -20,7 +20,7 @@ EVENTS_RATE = "240/m"
 
 
 class TrailEventsApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class TrailEventsInputSerializer(serializers.Serializer):
         class EventInput(serializers.Serializer):
             event_id = serializers.RegexField(
                 SESSION_ID, help_text="Your unique id of this step (8–64 of A-Za-z0-9_-): a replay is recorded once"
@@ -34,7 +34,7 @@ class TrailEventsApi(APIView):
         )
         events = EventInput(many=True, allow_empty=False, max_length=50)
 
-    class OutputSerializer(serializers.Serializer):
+    class TrailEventsOutputSerializer(serializers.Serializer):
         recorded = serializers.IntegerField(help_text="New steps recorded")
         duplicates = serializers.IntegerField(help_text="Steps already recorded (replays), ignored")
 
@@ -47,8 +47,8 @@ class TrailEventsApi(APIView):
             "steps for another shopper's session are refused with session_not_found (404). Replayed event ids are "
             "ignored. rate_limited (429) above 240 requests a minute."
         ),
-        request=InputSerializer,
-        responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR},
+        request=TrailEventsInputSerializer,
+        responses={200: TrailEventsOutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR, 429: ERROR},
         examples=[
             OpenApiExample(
                 "Two steps",
@@ -67,7 +67,7 @@ class TrailEventsApi(APIView):
     def post(self, request):
         if is_ratelimited(request, group="antifraud.trail", key="user", rate=EVENTS_RATE, increment=True):
             raise ApplicationError("Too many trail requests; slow down.", code="rate_limited", status=429)
-        data = self.InputSerializer(data=request.data)
+        data = self.TrailEventsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
         merchant = merchant_of(request.user)
