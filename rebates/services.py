@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from antifraud.assess import rebate_assessments_record, rebate_verdicts
-from antifraud.scoring import ALLOW
+from antifraud.scoring import ALLOW, BLOCK
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
@@ -205,6 +205,12 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         if refunded:
             for rebate in rebates:
                 _reverse_share(rebate, order=order, refunded_before=ZERO, refunded_now=refunded, key="credit")
+        blocked = [r for r, v in zip(rebates, verdicts, strict=True) if v.decision == BLOCK]
+        if blocked:
+            from antifraud.services import rebate_reject  # antifraud builds on rebates, not the reverse
+
+            for rebate in blocked:  # held above, rejected now: the value goes back to its funder, on the record
+                rebate_reject(rebate_id=rebate.pk, actor=None, reason="blocked by its risk assessment")
     outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
     return rebates
 

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import DeviceUse
-from antifraud.models import Finding, RiskAssessment, RiskPolicy, TrailEvent
+from antifraud.models import Finding, ReviewAction, RiskAssessment, RiskPolicy, TrailEvent
 from packets.models import Order, Packet
 from rebates.models import AccountKind, LedgerAccount, Rebate
 from rebates.services import rebate_confirm, rebates_credit_for_redemption
@@ -177,3 +177,28 @@ def test_every_rebate_has_an_assessment(merchant_client):
 
     assert RiskAssessment.objects.filter(subject="rebate").count() == len(rebates) == 2
     assert Rebate.objects.filter(risk_assessment__isnull=True).count() == 0
+
+
+def test_a_rebate_whose_beneficiary_was_banned_after_the_spend_is_blocked_and_reversed(merchant_client):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)
+    shopper = veteran()
+    response = post_order(
+        merchant_client, order_body(shopper, "50.00", packet_code=earn_packet(merchant_client, shopper))
+    )
+    order = Order.objects.get(pk=response.json()["id"])
+    shopper.is_banned = True
+    shopper.save()
+    budget_before = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign).balance
+
+    rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+
+    holder = Rebate.objects.get(redemption=order.redemption, role="holder")
+    issuer = Rebate.objects.get(redemption=order.redemption, role="issuer")
+    assert holder.status == "reversed" and holder.risk_assessment.decision == "block"
+    assert issuer.status == "credited"
+    assert balance(AccountKind.SHOPPER_CASH_PENDING, shopper) == balance(AccountKind.SHOPPER_CASH, shopper) == 0
+    budget = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign).balance
+    assert budget == budget_before + D("2.50")  # the blocked rebate's value went back to the campaign
+    action = ReviewAction.objects.get(target=f"rebate:{holder.pk}")
+    assert (action.action, action.actor) == ("reject", None)
+    call_command("audit")
