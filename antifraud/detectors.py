@@ -192,18 +192,19 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
             if respect_releases
             else ""
         )
-        # Lock in primary-key order (as everywhere in the project) before changing anything.
+        # Candidates through the beneficiary and redemption indexes (an OR of the two would scan every rebate) ...
+        candidates = f"""
+            SELECT rb.id FROM {T["rb"]} rb WHERE rb.beneficiary_user_id = ANY(%(users)s)
+            UNION
+            SELECT rb.id FROM {T["rb"]} rb JOIN {T["rd"]} rd ON rd.id = rb.redemption_id
+            WHERE rd.order_id = ANY(%(orders)s) AND rb.role = 'issuer' AND rb.beneficiary_merchant_id = %(merchant)s"""
+        # ... then locked in primary-key order (as everywhere in the project), the conditions checked under the lock.
         ids = [
             row[0]
             for row in _rows(
                 f"""SELECT rb.id FROM {T["rb"]} rb
-                    WHERE rb.status = 'pending' AND NOT rb.held_for_review
-                      AND (rb.beneficiary_user_id = ANY(%(users)s)
-                           OR (rb.role = 'issuer' AND rb.beneficiary_merchant_id = %(merchant)s
-                               AND rb.redemption_id IN (SELECT rd.id FROM {T["rd"]} rd
-                                                        WHERE rd.order_id = ANY(%(orders)s))))
-                      {released}
-                    ORDER BY rb.id FOR UPDATE""",
+                    WHERE rb.id IN ({candidates}) AND rb.status = 'pending' AND NOT rb.held_for_review {released}
+                    ORDER BY rb.id FOR UPDATE OF rb""",
                 {"users": list(finding.user_ids), "merchant": finding.merchant_id, "orders": order_ids},
             )
         ]
@@ -247,8 +248,8 @@ _KINDS = "('issue', 'claim', 'redeem')"
 
 
 def _identity_ctes() -> str:
-    """CTEs `devices(user_id, device_id)`, `ips(user_id, ip)` and `payouts(user_id, openid)` of the users in a CTE
-    `people(user_id)` defined before them. Every lookup starts from those users (user/shopper/beneficiary indexes)."""
+    """CTEs `devices(user_id, device_id)` and `ips(user_id, ip)` of the users in a CTE `people(user_id)` defined
+    before them (through the user / shopper indexes)."""
     return f"""
     devices AS (
         SELECT du.user_id, du.device_id FROM {T["du"]} du JOIN people USING (user_id)
@@ -265,47 +266,94 @@ def _identity_ctes() -> str:
         UNION
         SELECT o.shopper_id, o.ip FROM {T["order"]} o JOIN people ON people.user_id = o.shopper_id
         WHERE o.ip IS NOT NULL AND o.created_at >= %(since)s AND o.created_at <= %(now)s
-    ),
-    busy_ips AS (
-        SELECT ee.ip FROM {T["ee"]} ee
-        WHERE ee.ip IN (SELECT ip FROM ips) AND ee.at >= %(since)s AND ee.at <= %(now)s
-        GROUP BY ee.ip HAVING count(DISTINCT ee.user_id) > %(busy_ip_accounts)s
-    ),
-    payouts AS (
-        SELECT wo.user_id, wo.openid FROM {T["wo"]} wo JOIN people USING (user_id)
-        UNION
-        SELECT po.beneficiary_id, po.openid FROM {T["po"]} po JOIN people ON people.user_id = po.beneficiary_id
-        WHERE po.openid <> ''
     )"""
 
 
 def _shared_links(pairs_sql: str, params: dict, *, vias: tuple[str, ...] = ("device", "ip", "payout")) -> list[tuple]:
     """(grp, a, b, via, value) for every pair (grp, a, b) of `pairs_sql` whose accounts share a device, an IP or a
-    payout account (see the module docstring), and (grp, a, a, "same", "") for a pair of one account with itself."""
-    selects = ["SELECT grp, a, b, 'same', '' FROM pairs WHERE a = b"]
-    if "device" in vias:
-        selects.append(f"""
-        SELECT p.grp, p.a, p.b, 'device', d1.device_id::text FROM pairs p
-        JOIN devices d1 ON d1.user_id = p.a
-        JOIN devices d2 ON d2.user_id = p.b AND d2.device_id = d1.device_id
-        WHERE p.a <> p.b AND NOT {_ALLOWED_DEVICE.format(device="d1.device_id")}""")
-    if "ip" in vias:
-        selects.append(f"""
-        SELECT p.grp, p.a, p.b, 'ip', host(i1.ip) FROM pairs p
-        JOIN ips i1 ON i1.user_id = p.a
-        JOIN ips i2 ON i2.user_id = p.b AND i2.ip = i1.ip
-        WHERE p.a <> p.b AND i1.ip NOT IN (SELECT ip FROM busy_ips) AND NOT {_ALLOWED_IP.format(ip="i1.ip")}""")
-    if "payout" in vias:
-        selects.append("""
-        SELECT p.grp, p.a, p.b, 'payout', x1.openid FROM pairs p
-        JOIN payouts x1 ON x1.user_id = p.a
-        JOIN payouts x2 ON x2.user_id = p.b AND x2.openid = x1.openid
-        WHERE p.a <> p.b AND x1.openid <> %(test_openid)s""")
+    payout account (see the module docstring), and (grp, a, a, "same", "") for a pair of one account with itself.
+
+    `b` is the small side (staff, inviters): their identifiers are collected first, then who else holds one of them
+    is looked up through the device / IP / openid of those identifiers — never every identifier of every `a`."""
+    window = "{t}.at >= %(since)s AND {t}.at <= %(now)s"
+    order_window = "o.created_at >= %(since)s AND o.created_at <= %(now)s"
+    ctes = {
+        "device": f"""
+        b_devices AS (
+            SELECT du.user_id, du.device_id FROM {T["du"]} du JOIN anchors USING (user_id)
+            UNION
+            SELECT ee.user_id, ee.device_id FROM {T["ee"]} ee JOIN anchors USING (user_id)
+            WHERE ee.device_id IS NOT NULL AND {window.format(t="ee")}
+            UNION
+            SELECT o.shopper_id, o.device_id FROM {T["order"]} o JOIN anchors ON anchors.user_id = o.shopper_id
+            WHERE o.device_id IS NOT NULL AND {order_window}
+        ),
+        a_devices AS (
+            SELECT du.user_id, du.device_id FROM {T["du"]} du WHERE du.device_id IN (SELECT device_id FROM b_devices)
+            UNION
+            SELECT ee.user_id, ee.device_id FROM {T["ee"]} ee
+            WHERE ee.device_id IN (SELECT device_id FROM b_devices) AND {window.format(t="ee")}
+            UNION
+            SELECT o.shopper_id, o.device_id FROM {T["order"]} o
+            WHERE o.device_id IN (SELECT device_id FROM b_devices) AND {order_window}
+        )""",
+        "ip": f"""
+        b_ips AS (
+            SELECT ee.user_id, ee.ip FROM {T["ee"]} ee JOIN anchors USING (user_id)
+            WHERE ee.ip IS NOT NULL AND {window.format(t="ee")}
+            UNION
+            SELECT o.shopper_id, o.ip FROM {T["order"]} o JOIN anchors ON anchors.user_id = o.shopper_id
+            WHERE o.ip IS NOT NULL AND {order_window}
+        ),
+        busy_ips AS (
+            SELECT ee.ip FROM {T["ee"]} ee
+            WHERE ee.ip IN (SELECT ip FROM b_ips) AND {window.format(t="ee")}
+            GROUP BY ee.ip HAVING count(DISTINCT ee.user_id) > %(busy_ip_accounts)s
+        ),
+        a_ips AS (
+            SELECT ee.user_id, ee.ip FROM {T["ee"]} ee
+            WHERE ee.ip IN (SELECT ip FROM b_ips) AND {window.format(t="ee")}
+            UNION
+            SELECT o.shopper_id, o.ip FROM {T["order"]} o JOIN members ON members.user_id = o.shopper_id
+            WHERE o.ip IN (SELECT ip FROM b_ips) AND {order_window}
+        )""",
+        "payout": f"""
+        b_payouts AS (
+            SELECT wo.user_id, wo.openid FROM {T["wo"]} wo JOIN anchors USING (user_id)
+            UNION
+            SELECT po.beneficiary_id, po.openid FROM {T["po"]} po JOIN anchors ON anchors.user_id = po.beneficiary_id
+            WHERE po.openid <> ''
+        ),
+        a_payouts AS (
+            SELECT wo.user_id, wo.openid FROM {T["wo"]} wo WHERE wo.openid IN (SELECT openid FROM b_payouts)
+            UNION
+            SELECT po.beneficiary_id, po.openid FROM {T["po"]} po WHERE po.openid IN (SELECT openid FROM b_payouts)
+        )""",
+    }
+    selects = {
+        "device": f"""
+        SELECT p.grp, p.a, p.b, 'device', x.device_id::text FROM pairs p
+        JOIN a_devices x ON x.user_id = p.a
+        JOIN b_devices y ON y.user_id = p.b AND y.device_id = x.device_id
+        WHERE p.a <> p.b AND NOT {_ALLOWED_DEVICE.format(device="x.device_id")}""",
+        "ip": f"""
+        SELECT p.grp, p.a, p.b, 'ip', host(x.ip) FROM pairs p
+        JOIN a_ips x ON x.user_id = p.a
+        JOIN b_ips y ON y.user_id = p.b AND y.ip = x.ip
+        WHERE p.a <> p.b AND x.ip NOT IN (SELECT ip FROM busy_ips) AND NOT {_ALLOWED_IP.format(ip="x.ip")}""",
+        "payout": """
+        SELECT p.grp, p.a, p.b, 'payout', x.openid FROM pairs p
+        JOIN a_payouts x ON x.user_id = p.a
+        JOIN b_payouts y ON y.user_id = p.b AND y.openid = x.openid
+        WHERE p.a <> p.b AND x.openid <> %(test_openid)s""",
+    }
     sql = f"""
-    WITH pairs AS ({pairs_sql}),
-    people AS (SELECT a AS user_id FROM pairs UNION SELECT b FROM pairs),
-    {_identity_ctes()}
-    {" UNION ".join(selects)}
+    WITH pairs AS MATERIALIZED ({pairs_sql}),
+    anchors AS (SELECT DISTINCT b AS user_id FROM pairs),
+    members AS (SELECT DISTINCT a AS user_id FROM pairs),
+    {",".join(ctes[via] for via in vias)}
+    SELECT grp, a, b, 'same', '' FROM pairs WHERE a = b
+    UNION {" UNION ".join(selects[via] for via in vias)}
     ORDER BY 1, 2, 3, 4, 5"""
     params = {
         **params,
@@ -622,7 +670,7 @@ def detect_referral_farms(
         SELECT inviter, via, value, array_agg(DISTINCT invitee ORDER BY invitee) FROM marks
         GROUP BY inviter, via, value HAVING count(DISTINCT invitee) >= %(min_invitees)s
         ORDER BY inviter, via, value""",
-        {**params, "prefix": prefix, "min_invitees": min_invitees, "busy_ip_accounts": 0},
+        {**params, "prefix": prefix, "min_invitees": min_invitees},
     )
     groups: dict[int, list[tuple[str, str, list[int]]]] = defaultdict(list)
     for inviter, via, value, invitees in rows:
