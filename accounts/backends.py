@@ -1,7 +1,8 @@
 """Sign in with a username, a phone number or an email address — whichever the user remembers.
 
 The identifier is tried as a username first, then as a phone, then as an email (case-insensitive); an email shared by
-several accounts is ambiguous and signs nobody in. Banned and inactive accounts cannot sign in.
+several accounts is ambiguous and signs nobody in. Inactive accounts cannot sign in. Banned accounts can: every page
+then answers with the suspension notice and a link to the appeal form (antifraud/middleware.py).
 """
 
 from django.contrib.auth import get_user_model
@@ -51,6 +52,3 @@ class UsernamePhoneEmailBackend(ModelBackend):
             if len(matches) == 1:
                 return matches[0]
         return None
-
-    def user_can_authenticate(self, user):
-        return super().user_can_authenticate(user) and not getattr(user, "is_banned", False)

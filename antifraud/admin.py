@@ -7,7 +7,7 @@ of antifraud/services.py, which records it."""
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Case, IntegerField, Value, When
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -112,6 +112,16 @@ def decide_with_reason(modeladmin, request, queryset, *, title, perform, form_cl
         "media": modeladmin.media,
     }
     return TemplateResponse(request, "admin/antifraud/decide.html", context)
+
+
+def _waiting_first(modeladmin, request):
+    """The admin's rows with `_waiting` (0 for rows matching `modeladmin.waiting`, else 1), ordered as asked: what waits
+    for a decision can be listed first."""
+    qs = modeladmin.model._default_manager.get_queryset().annotate(
+        _waiting=Case(When(modeladmin.waiting, then=Value(0)), default=Value(1), output_field=IntegerField())
+    )
+    ordering = modeladmin.get_ordering(request)
+    return qs.order_by(*ordering) if ordering else qs
 
 
 def _signals_html(signals) -> str:
@@ -347,20 +357,14 @@ class AppealAdmin(OperatorOnlyAdmin):
     fields = readonly_fields
     actions = ("accept_appeals", "reject_appeals")
 
+    waiting = Q(status=Appeal.Status.OPEN)
+
     def get_queryset(self, request):
-        # Open appeals first, oldest first among them; decided ones after, newest first.
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                _open=Case(
-                    When(status=Appeal.Status.OPEN, then=Value(0)), default=Value(1), output_field=IntegerField()
-                )
-            )
-        )
+        return _waiting_first(self, request)
 
     def get_ordering(self, request):
-        return ("_open", "created_at") if not request.GET.get("o") else super().get_ordering(request)
+        # Open appeals first, oldest first; decided ones after. A column the operator sorts by wins.
+        return ("_waiting", "created_at") if not request.GET.get("o") else super().get_ordering(request)
 
     @admin.display(description=_("what happened"))
     def short_text(self, obj):
@@ -462,8 +466,14 @@ class CampaignApprovalAdmin(OperatorOnlyAdmin):
     fields = readonly_fields
     actions = ("approve_campaigns", "refuse_campaigns")
 
+    waiting = Q(status=CampaignApproval.Status.REQUIRED)
+
+    def get_queryset(self, request):
+        return _waiting_first(self, request)
+
     def get_ordering(self, request):
-        return ("status", "-created_at") if not request.GET.get("o") else super().get_ordering(request)
+        # Waiting for approval first, oldest first; decided ones after. A column the operator sorts by wins.
+        return ("_waiting", "created_at") if not request.GET.get("o") else super().get_ordering(request)
 
     @admin.display(description=_("why"))
     def why(self, obj):

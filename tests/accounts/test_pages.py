@@ -169,11 +169,12 @@ def test_unknown_account_is_refused_like_a_wrong_password(client):
     assert "Wrong username, phone, email or password." in response.content.decode()
 
 
-def test_banned_user_cannot_sign_in(client):
-    UserFactory(phone="13900005555", is_banned=True)
-    response = client.post(LOGIN_URL, {"username": "13900005555", "password": PASSWORD})
-    assert response.status_code == 200
-    assert logged_in_user_id(client) is None
+def test_banned_user_signs_in_to_the_suspension_notice(client):
+    banned = UserFactory(phone="13900005555", is_banned=True)
+    response = client.post(LOGIN_URL, {"username": "13900005555", "password": PASSWORD}, follow=True)
+    assert logged_in_user_id(client) == str(banned.pk)  # to read why, and to appeal (antifraud/middleware.py)
+    assert response.status_code == 403
+    assert 'href="/appeal/"' in response.content.decode()
 
 
 def test_inactive_user_cannot_sign_in(client):
