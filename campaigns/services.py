@@ -5,6 +5,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Merchant
+from antifraud.scam import campaign_approval_check
 from common.errors import ApplicationError, Conflict
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.lock_objects import ledger_accounts_lock
@@ -82,6 +83,8 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
         raise Conflict(f"A campaign cannot go from {campaign.status} to {status}.", code="campaign_bad_transition")
     if status == Campaign.Status.ACTIVE and not hasattr(campaign, "rebate_rule"):
         raise ApplicationError("A campaign needs a rebate rule before it can go live.", code="campaign_incomplete")
+    if status == Campaign.Status.ACTIVE:
+        campaign_approval_check(campaign_id=campaign.pk)  # the scam guard (antifraud/scam.py): 409 until approved
     campaign.status = status
     campaign.status_reason = reason
     campaign.save(update_fields=["status", "status_reason"])
@@ -90,13 +93,16 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
     return campaign
 
 
-@transaction.atomic
 def campaign_change_status(*, user, campaign: Campaign, status: str, reason: str = "") -> Campaign:
     """The state machine, with the change written to the rule history (who, when, from what to what)."""
-    before = rule_fields(campaign)
-    updated = campaign_set_status(campaign=campaign, status=status, reason=reason)
-    rule_changes_record(campaign=updated, actor=user, target="campaign", before=before, after=rule_fields(updated))
-    return updated
+    if status == Campaign.Status.ACTIVE and campaign.status != Campaign.Status.ACTIVE:
+        # Before the status transaction, so a flagged campaign's approval request is kept when activation is refused.
+        campaign_approval_check(campaign_id=campaign.pk)
+    with transaction.atomic():
+        before = rule_fields(campaign)
+        updated = campaign_set_status(campaign=campaign, status=status, reason=reason)
+        rule_changes_record(campaign=updated, actor=user, target="campaign", before=before, after=rule_fields(updated))
+        return updated
 
 
 def _campaign_close(campaign: Campaign) -> None:
