@@ -262,7 +262,7 @@ def test_home_page_renders_the_layout_for_visitors(client):
 def test_home_page_in_chinese(client):
     html = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert "消费一次，双向返利" in html
-    assert "我的红包" in html
+    assert ">红包</a>" in html  # the navigation's "my packets" tab
     assert "商家返利（10%）" in html
 
 

@@ -860,3 +860,41 @@ def test_order_page_shows_the_points_discount(shopper_client, shop, points_250):
     assert "200 points" in html
     assert '<dd class="amount amount--minus" data-points-discount>−¥2.00</dd>' in html
     assert "¥23.00" in html
+
+
+# --- the navigation (templates/base.html) --------------------------------------------------------------------------
+
+NAV_LINKS = ["/", "/store/", "/packets/", "/checkin/", "/share/", "/wallet/", "/accounts/profile/"]
+
+
+def nav_of(html: str) -> str:
+    return re.search(r'<nav class="mainnav" aria-label="Main navigation">(.*?)</nav>', html, re.S).group(1)
+
+
+def test_the_navigation_links_every_shopper_page(shopper_client):
+    nav = nav_of(shopper_client.get("/store/").content.decode())
+    assert re.findall(r'<a href="([^"]+)"', nav) == NAV_LINKS
+    for label in ("Home", "Store", "Packets", "Check in", "Share", "Wallet", "Profile"):
+        assert f">{label}</a>" in nav
+
+
+@pytest.mark.parametrize(
+    ("path", "current"),
+    [
+        ("/store/cart/", "/store/"),
+        ("/packets/?tab=used", "/packets/"),
+        ("/checkin/", "/checkin/"),
+        ("/share/", "/share/"),
+        ("/wallet/", "/wallet/"),
+        ("/accounts/profile/", "/accounts/profile/"),
+    ],
+)
+def test_the_navigation_marks_the_current_page_and_only_it(shopper_client, path, current):
+    nav = nav_of(shopper_client.get(path).content.decode())
+    assert re.findall(r'<a href="([^"]+)" aria-current="page">', nav) == [current]
+
+
+def test_the_navigation_speaks_chinese(shopper_client):
+    html = shopper_client.get("/wallet/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    nav = re.search(r'<nav class="mainnav" aria-label="主导航">(.*?)</nav>', html, re.S).group(1)
+    assert re.findall(r">([^<>]+)</a>", nav) == ["首页", "商城", "红包", "签到", "分享", "钱包", "我的"]
