@@ -553,3 +553,7 @@ def test_detect_all_runs_every_detector_and_is_safe_to_run_twice(campaign):
     assert first["referral_farm"] == 1 and first["packet_farm"] == 1
     assert first["self_referral"] == first["collusion"] == first["circular_flow"] == 0
     assert Finding.objects.count() == 2
+
+
+def test_beat_runs_detect_all(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["antifraud-detect"]["task"] == tasks.detect_all.name
