@@ -26,13 +26,17 @@ def policy_values(policy: RiskPolicy) -> Policy:
     )
 
 
-def _listed(which: str, *, user_id: int | None, device_id: int | None, ip: str | None) -> tuple[str, ...]:
+def _listed(*, user_id: int | None, device_id: int | None, ip: str | None) -> dict[str, tuple[str, ...]]:
+    """Which kinds (account, device, IP) are on the allow list and on the block list, in one query."""
     wanted = Q(kind="user", value=str(user_id))
     if device_id:
         wanted |= Q(kind="device", value=str(device_id))
     if ip:
         wanted |= Q(kind="ip", value=ip)
-    return tuple(sorted(set(ListEntry.objects.filter(wanted, list=which).values_list("kind", flat=True))))
+    found: dict[str, set[str]] = {"allow": set(), "block": set()}
+    for which, kind in ListEntry.objects.filter(wanted).values_list("list", "kind"):
+        found[which].add(kind)
+    return {which: tuple(sorted(kinds)) for which, kinds in found.items()}
 
 
 def _open_findings(user_ids: list[int], merchant_id: int | None) -> tuple[str, ...]:
@@ -62,9 +66,10 @@ def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnCo
     if trail_required:
         verdict = trail_verdict(keys=context.trail_keys, user=shopper, order_at=now)
         trail = TrailFacts(verdict.events, verdict.seconds, verdict.twins)
+    listed = _listed(user_id=shopper.pk, device_id=device and device.pk, ip=context.ip)
     return RiskFacts(
-        allow_listed=_listed("allow", user_id=shopper.pk, device_id=device and device.pk, ip=context.ip),
-        block_listed=_listed("block", user_id=shopper.pk, device_id=device and device.pk, ip=context.ip),
+        allow_listed=listed["allow"],
+        block_listed=listed["block"],
         user_banned=shopper.is_banned,
         device_banned=bool(device and device.is_banned),
         trail=trail,
@@ -148,7 +153,7 @@ def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | N
     verdicts = []
     for user_id, merchant_id in beneficiaries:
         facts = RiskFacts(
-            allow_listed=_listed("allow", user_id=user_id, device_id=None, ip=None) if user_id else (),
+            allow_listed=_listed(user_id=user_id, device_id=None, ip=None)["allow"] if user_id else (),
             user_banned=user_id in banned,
             open_findings=_open_findings([user_id] if user_id else [], merchant_id),
             inherited=inherited,
