@@ -69,7 +69,18 @@ class TrialProgramAdmin(ProgramSettingsAdmin):
 
 class ReferralRewardAdmin(_Scoped, ReadOnlyAdmin):
     merchant_path = "program__campaign__merchant"
-    list_display = ("order", "inviter", "invitee", "base", "rate", "factor", "amount", "status", "hold_until")
+    list_display = (
+        "order",
+        "inviter",
+        "invitee",
+        "base",
+        "rate",
+        "factor",
+        "amount",
+        "reversed_amount",
+        "status",
+        "hold_until",
+    )
     list_filter = ("status",)
     list_select_related = ("order", "inviter", "invitee")
     search_fields = ("order__order_no", "inviter__phone", "inviter__username")
@@ -102,7 +113,17 @@ class MilestoneAttestationAdmin(_Scoped, ReadOnlyAdmin):
 
 class FeedbackAdmin(_Scoped, ReadOnlyAdmin):
     merchant_path = "program__campaign__merchant"
-    list_display = ("order", "shopper", "rating", "short_text", "grade", "graded_by", "reward_points", "graded_at")
+    list_display = (
+        "order",
+        "shopper",
+        "rating",
+        "short_text",
+        "grade",
+        "graded_by",
+        "reward_points",
+        "graded_at",
+        "reversed_at",
+    )
     list_filter = ("grade", "graded_by", "rating")
     list_select_related = ("order", "shopper")
     search_fields = ("order__order_no", "shopper__phone", "text")
@@ -162,7 +183,17 @@ class FeedbackAdmin(_Scoped, ReadOnlyAdmin):
 
 class TrialAttributionAdmin(_Scoped, ReadOnlyAdmin):
     merchant_path = "merchant"
-    list_display = ("order", "trial_order", "merchant", "base", "rate", "amount", "status", "created_at")
+    list_display = (
+        "order",
+        "trial_order",
+        "merchant",
+        "base",
+        "rate",
+        "amount",
+        "reversed_amount",
+        "status",
+        "created_at",
+    )
     list_filter = ("status",)
     list_select_related = ("order", "trial_order", "merchant")
 

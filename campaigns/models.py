@@ -411,6 +411,7 @@ class ReferralReward(models.Model):
         PENDING = "pending", _("held (reserved from the budget until the holding period ends)")
         CREDITED = "credited", _("credited")
         UNFUNDED = "unfunded", _("not paid: the campaign budget could not cover it")
+        REVERSED = "reversed", _("reversed: the order was refunded")
 
     program = models.ForeignKey(ReferralProgram, on_delete=models.PROTECT, related_name="rewards")
     order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="referral_reward")
@@ -420,6 +421,8 @@ class ReferralReward(models.Model):
     rate = models.DecimalField(_("rate %"), **RATE)
     factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"))
     amount = models.DecimalField(_("amount"), **MONEY)
+    # The share of `amount` that refunds of the order took back (cumulative; `status` is reversed when all of it).
+    reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
@@ -433,6 +436,14 @@ class ReferralReward(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="referral_reward_positive"),
             models.CheckConstraint(condition=~Q(inviter=models.F("invitee")), name="referral_reward_not_self"),
+            models.CheckConstraint(
+                condition=Q(reversed_amount__gte=0, reversed_amount__lte=models.F("amount")),
+                name="referral_reward_reversal_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="reversed") | Q(reversed_amount=models.F("amount")),
+                name="referral_reward_reversed_fully",
+            ),
         ]
         indexes = [models.Index(fields=["status", "hold_until"], name="referral_reward_due")]
 
@@ -627,6 +638,8 @@ class Feedback(models.Model):
     ledger_transaction = models.ForeignKey(
         "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Set when a full refund of the trial order took the reward back (`trial:feedback:<id>:reverse`).
+    reversed_at = models.DateTimeField(_("reward reversed at"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -647,6 +660,7 @@ class TrialAttribution(models.Model):
     class Status(models.TextChoices):
         CREDITED = "credited", _("credited")
         UNFUNDED = "unfunded", _("not paid: the platform marketing pool could not cover it")
+        REVERSED = "reversed", _("reversed: the order was refunded")
 
     program = models.ForeignKey(TrialProgram, on_delete=models.PROTECT, related_name="attributions")
     order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="trial_attribution")
@@ -655,6 +669,8 @@ class TrialAttribution(models.Model):
     base = models.DecimalField(_("full-size amount"), **MONEY)
     rate = models.DecimalField(_("rate %"), **RATE)
     amount = models.DecimalField(_("amount"), **MONEY)
+    # The share of `amount` that refunds of the order took back (cumulative; `status` is reversed when all of it).
+    reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     ledger_transaction = models.ForeignKey(
         "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -663,7 +679,17 @@ class TrialAttribution(models.Model):
 
     class Meta:
         verbose_name = _("trial attribution")
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="trial_attribution_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="trial_attribution_positive"),
+            models.CheckConstraint(
+                condition=Q(reversed_amount__gte=0, reversed_amount__lte=models.F("amount")),
+                name="trial_attribution_reversal_within_amount",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="reversed") | Q(reversed_amount=models.F("amount")),
+                name="trial_attribution_reversed_fully",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.amount} → merchant {self.merchant_id} for order {self.order_id}"

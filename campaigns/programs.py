@@ -27,11 +27,11 @@ from django.utils import timezone
 from accounts.models import Merchant, User
 from common.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from common.money import CNY, POINTS, ZERO, percent_of, quantize
-from packets.models import Order
+from packets.models import Order, Refund
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.models import AccountKind, LedgerAccount
 from rebates.outbox import outbox_mark_done
-from rebates.services import Pockets, _into_available, _lock, _pockets
+from rebates.services import Pockets, _into_available, _lock, _pockets, _reversed_share
 
 from .models import (
     Campaign,
@@ -265,16 +265,21 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
     reward.status = ReferralReward.Status.PENDING if held else ReferralReward.Status.CREDITED
     reward.confirmed_at = None if held else now
     reward.save()
+    refunded = _refunded(order)
+    if refunded:  # refunds that came before this hook ran take their share back at once
+        _referral_reverse(reward, gross=order.gross_amount, refunded=refunded, key="credit")
     return reward
 
 
 @transaction.atomic
 def referral_reward_confirm(*, reward_id: int, now: datetime | None = None) -> bool:
-    """The hold is over: the reserved amount moves to the inviter's cash (netting any debt first). Once."""
+    """The hold is over: what is still reserved (the amount less any refunded share) moves to the inviter's cash,
+    netting any debt first. Once."""
     now = now or timezone.now()
     reward = ReferralReward.objects.select_for_update().select_related("program__campaign").get(pk=reward_id)
     if reward.status != ReferralReward.Status.PENDING or (reward.hold_until or now) > now:
         return False
+    remaining = reward.amount - reward.reversed_amount
     reserve = campaign_reserve_account(reward.program.campaign)
     pockets = _cash_pockets(reward.inviter_id)
     balances = _lock([reserve, pockets.available, pockets.debt])
@@ -282,7 +287,7 @@ def referral_reward_confirm(*, reward_id: int, now: datetime | None = None) -> b
         kind="referral_confirm",
         idempotency_key=f"referral:order:{reward.order_id}:confirm",
         reference=f"order:{reward.order_id}",
-        postings=[Posting(reserve, -reward.amount), *_into_available(pockets, reward.amount, balances)],
+        postings=[Posting(reserve, -remaining), *_into_available(pockets, remaining, balances)],
     )
     ReferralReward.objects.filter(pk=reward.pk).update(status=ReferralReward.Status.CREDITED, confirmed_at=now)
     return True
@@ -585,6 +590,10 @@ def _feedback_grade_locked(
     program = feedback.program
     cost = program.reward_for(grade)
     points = feedback_points(cost=cost, points_per_cny=program.points_per_cny)
+    if cost > 0 and _fully_refunded(feedback.order_id):
+        # The trial was returned before grading: the grade stands, the reward is not paid (a refund that comes
+        # after grading takes it back, see `programs_reverse_for_refund`).
+        cost = points = ZERO
     if cost > 0 and points > 0:
         budget = campaign_budget_account(program.campaign)
         backing = platform_account(AccountKind.POINTS_BACKING)
@@ -695,7 +704,143 @@ def _attribute(
         )
         attribution.status = TrialAttribution.Status.CREDITED
     attribution.save()
+    refunded = _refunded(order)
+    if refunded:  # refunds that came before this hook ran take their share back at once
+        _attribution_reverse(attribution, gross=order.gross_amount, refunded=refunded, key="credit")
     return attribution
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Refunds: the share of a program reward that the refunded amount earned is taken back
+# ---------------------------------------------------------------------------------------------------------------------
+#
+# The rules are the packet rebates' (`rebates.services._reverse_share`): the reversed share is cumulative
+# (`reversed_amount` = amount × refunded / gross, rounded once), so partial refunds never add up to more than the
+# reward; value still held is voided back to its funder; credited value is taken from the beneficiary's available
+# balance and what the balance no longer holds (paid out, spent) becomes a debt netted from later rewards — never
+# silently lost. Each step is one ledger transaction keyed by the refund, under the reward row's lock.
+
+
+def _refunded(order: Order) -> Decimal:
+    return sum(Refund.objects.filter(order_id=order.pk).values_list("amount", flat=True), start=ZERO)
+
+
+def _fully_refunded(order_id: int) -> bool:
+    order = Order.objects.only("gross_amount").get(pk=order_id)
+    return _refunded(order) >= order.gross_amount
+
+
+def _claw_back(pockets: Pockets, units: Decimal, balances: dict[int, Decimal]) -> list[Posting]:
+    """Take `units` from the available balance; what it does not hold becomes debt."""
+    taken = min(units, max(balances[pockets.available.pk], ZERO))
+    postings = [Posting(pockets.available, -taken)] if taken else []
+    if units - taken:
+        postings.append(Posting(pockets.debt, -(units - taken)))
+    return postings
+
+
+def _referral_reverse(reward: ReferralReward, *, gross: Decimal, refunded: Decimal, key: str) -> Decimal:
+    """Take back the share of a referral reward that `refunded` (all refunds so far) out of `gross` earned:
+    from the campaign's rebate reserve while held, else from the inviter's cash (debt for what it lacks)."""
+    if reward.status not in (ReferralReward.Status.PENDING, ReferralReward.Status.CREDITED):
+        return ZERO  # unfunded (nothing was paid) or already reversed in full
+    target = _reversed_share(reward.amount, refunded, gross, CNY)
+    units = target - reward.reversed_amount
+    if units <= 0:
+        return ZERO
+    campaign = Campaign(pk=reward.program.campaign_id)
+    budget = campaign_budget_account(campaign)
+    if reward.status == ReferralReward.Status.PENDING:
+        reserve = campaign_reserve_account(campaign)
+        _lock([budget, reserve])
+        postings = [Posting(reserve, -units), Posting(budget, units)]
+    else:
+        pockets = _cash_pockets(reward.inviter_id)
+        balances = _lock([budget, pockets.available, pockets.debt])
+        postings = [Posting(budget, units), *_claw_back(pockets, units, balances)]
+    ledger_post(
+        kind="referral_reverse",
+        idempotency_key=f"referral:order:{reward.order_id}:reverse:{key}",
+        reference=f"order:{reward.order_id}",
+        postings=postings,
+    )
+    reward.reversed_amount = target
+    if target == reward.amount:
+        reward.status = ReferralReward.Status.REVERSED
+    reward.save(update_fields=["reversed_amount", "status"])
+    return units
+
+
+def _attribution_reverse(attribution: TrialAttribution, *, gross: Decimal, refunded: Decimal, key: str) -> Decimal:
+    """Take back the share of a marketing-fee rebate that the refunded amount earned: from the merchant's
+    marketing credit into the platform marketing pool (merchant debt for what the credit lacks)."""
+    if attribution.status != TrialAttribution.Status.CREDITED:
+        return ZERO
+    target = _reversed_share(attribution.amount, refunded, gross, CNY)
+    units = target - attribution.reversed_amount
+    if units <= 0:
+        return ZERO
+    pool = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
+    pockets = _pockets(
+        role="issuer", form="marketing_credit", currency=CNY, user_id=None, merchant_id=attribution.merchant_id
+    )
+    balances = _lock([pool, pockets.available, pockets.debt])
+    ledger_post(
+        kind="trial_attribution_reverse",
+        idempotency_key=f"trial:attribution:order:{attribution.order_id}:reverse:{key}",
+        reference=f"order:{attribution.order_id}",
+        postings=[Posting(pool, units), *_claw_back(pockets, units, balances)],
+    )
+    attribution.reversed_amount = target
+    if target == attribution.amount:
+        attribution.status = TrialAttribution.Status.REVERSED
+    attribution.save(update_fields=["reversed_amount", "status"])
+    return units
+
+
+def _feedback_reverse(feedback: Feedback, *, now: datetime) -> bool:
+    """The trial order was refunded in full: the feedback reward goes back — its cost to the campaign budget, its
+    points from the shopper (points debt for what they already spent). Once."""
+    if feedback.ledger_transaction_id is None or feedback.reversed_at is not None:
+        return False
+    cost, points = feedback.reward_cost, Decimal(feedback.reward_points)
+    budget = campaign_budget_account(Campaign(pk=feedback.program.campaign_id))
+    backing = platform_account(AccountKind.POINTS_BACKING)
+    external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
+    pockets = _pockets(role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None)
+    balances = _lock([budget, backing, external, pockets.available, pockets.debt])
+    ledger_post(
+        kind="trial_feedback_reverse",
+        idempotency_key=f"trial:feedback:{feedback.pk}:reverse",
+        reference=f"feedback:{feedback.pk}",
+        postings=[
+            Posting(budget, cost),
+            Posting(backing, -cost),
+            Posting(external, points),
+            *_claw_back(pockets, points, balances),
+        ],
+    )
+    Feedback.objects.filter(pk=feedback.pk).update(reversed_at=now)
+    return True
+
+
+def programs_reverse_for_refund(*, order: Order, refunded_now: Decimal, refund_id: int) -> int:
+    """Reverse the program rewards of a refunded order: the refunded share of its referral reward and of its
+    marketing-fee rebate; on a full refund of a trial order, its feedback reward. Called by the refund service inside
+    its transaction, with the order row locked (the program hook takes the same lock, so a hook that runs later
+    sees the refund and reverses at once). Returns how many rewards moved."""
+    key, gross, moved = f"refund:{refund_id}", order.gross_amount, 0
+    reward = ReferralReward.objects.select_for_update().select_related("program").filter(order_id=order.pk).first()
+    if reward is not None:
+        moved += bool(_referral_reverse(reward, gross=gross, refunded=refunded_now, key=key))
+    attribution = TrialAttribution.objects.select_for_update().filter(order_id=order.pk).first()
+    if attribution is not None:
+        moved += bool(_attribution_reverse(attribution, gross=gross, refunded=refunded_now, key=key))
+    if refunded_now >= gross:
+        feedback = Feedback.objects.select_for_update().select_related("program").filter(order_id=order.pk).first()
+        if feedback is not None:
+            moved += _feedback_reverse(feedback, now=timezone.now())
+    return moved
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -734,7 +879,9 @@ def programs_for_order(*, order_id: int) -> dict:
 
 
 def programs_audit() -> list[str]:
-    """Every paid program row has exactly one ledger transaction under its key, and every key has its row."""
+    """Every paid program row has exactly one ledger transaction under its key, and every key has its row; every
+    reversed share has its reversing transactions, which moved exactly that share from the beneficiary (or, for a
+    held referral reward, from the campaign's rebate reserve)."""
     from rebates.models import Entry, LedgerTransaction
 
     findings: list[str] = []
@@ -744,21 +891,32 @@ def programs_audit() -> list[str]:
             "transaction__idempotency_key", flat=True
         )
     )
-    for r in ReferralReward.objects.exclude(status=ReferralReward.Status.UNFUNDED).values("pk", "order_id", "status"):
+    reversed_orders: dict[str, set[int]] = {"referral": set(), "attribution": set()}
+    for r in ReferralReward.objects.exclude(status=ReferralReward.Status.UNFUNDED).values(
+        "pk", "order_id", "confirmed_at", "reversed_amount"
+    ):
         key = f"referral:order:{r['order_id']}"
         expected[key] = f"referral reward {r['pk']}"
-        if r["status"] == ReferralReward.Status.CREDITED and key in held:
+        if r["confirmed_at"] is not None and key in held:
             expected[f"{key}:confirm"] = f"referral reward {r['pk']} (confirmed after its hold)"
+        if r["reversed_amount"] > 0:
+            reversed_orders["referral"].add(r["order_id"])
     for e in Enrolment.objects.values("pk", "status"):
         expected[f"enrolment:{e['pk']}:reserve"] = f"enrolment {e['pk']}"
         if e["status"] == Enrolment.Status.PAID:
             expected[f"enrolment:{e['pk']}:pay"] = f"enrolment {e['pk']} (paid)"
         if e["status"] == Enrolment.Status.EXPIRED:
             expected[f"enrolment:{e['pk']}:release"] = f"enrolment {e['pk']} (released)"
-    for pk in Feedback.objects.filter(ledger_transaction__isnull=False).values_list("pk", flat=True):
+    for pk, reversed_at in Feedback.objects.filter(ledger_transaction__isnull=False).values_list("pk", "reversed_at"):
         expected[f"trial:feedback:{pk}:reward"] = f"feedback {pk}"
-    for a in TrialAttribution.objects.filter(status=TrialAttribution.Status.CREDITED).values("pk", "order_id"):
+        if reversed_at is not None:
+            expected[f"trial:feedback:{pk}:reverse"] = f"feedback {pk} (reward reversed)"
+    for a in TrialAttribution.objects.exclude(status=TrialAttribution.Status.UNFUNDED).values(
+        "pk", "order_id", "reversed_amount"
+    ):
         expected[f"trial:attribution:order:{a['order_id']}"] = f"trial attribution {a['pk']}"
+        if a["reversed_amount"] > 0:
+            reversed_orders["attribution"].add(a["order_id"])
     kinds = [
         "referral_reward",
         "referral_confirm",
@@ -766,9 +924,64 @@ def programs_audit() -> list[str]:
         "milestone_reward",
         "milestone_release",
         "trial_feedback_reward",
+        "trial_feedback_reverse",
         "trial_attribution",
     ]
     posted = set(LedgerTransaction.objects.filter(kind__in=kinds).values_list("idempotency_key", flat=True))
     findings += [f"{what} has no ledger transaction {key}" for key, what in expected.items() if key not in posted]
     findings += [f"ledger transaction {key} has no program row" for key in sorted(posted - set(expected))]
+    # Partial reversals post one transaction per refund: each must belong to a row that says it was reversed.
+    for kind, what in (("referral_reverse", "referral"), ("trial_attribution_reverse", "attribution")):
+        for key, reference in LedgerTransaction.objects.filter(kind=kind).values_list("idempotency_key", "reference"):
+            order_id = int(reference.removeprefix("order:")) if reference.startswith("order:") else None
+            if order_id not in reversed_orders[what]:
+                findings.append(f"ledger transaction {key} reverses a {what} reward that is not reversed")
+    findings += _program_reversals_mismatch()
+    return findings
+
+
+def _program_reversals_mismatch() -> list[str]:
+    """What each program reward says was reversed left its beneficiary's own accounts (available or debt) — or,
+    for a referral reward still held, the campaign's rebate reserve — through its reversing transactions."""
+    from django.db import connection
+
+    queries = {
+        "referral reward": """
+            SELECT r.id, r.reversed_amount AS said, COALESCE(-SUM(e.amount) FILTER (WHERE
+                     (a.kind IN ('shopper_cash', 'shopper_debt') AND a.user_id = r.inviter_id AND a.currency = 'CNY')
+                  OR (a.kind = 'rebate_reserve' AND a.campaign_id = p.campaign_id)), 0)::numeric(14, 2) AS moved
+            FROM campaigns_referralreward r JOIN campaigns_referralprogram p ON p.id = r.program_id
+            LEFT JOIN rebates_ledgertransaction t
+                   ON t.reference = 'order:' || r.order_id AND t.kind = 'referral_reverse'
+            LEFT JOIN rebates_entry e ON e.transaction_id = t.id
+            LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
+            GROUP BY r.id""",
+        "trial attribution": """
+            SELECT r.id, r.reversed_amount AS said, COALESCE(-SUM(e.amount) FILTER (WHERE
+                     a.kind IN ('merchant_marketing_credit', 'merchant_debt') AND a.merchant_id = r.merchant_id), 0)
+                   ::numeric(14, 2) AS moved
+            FROM campaigns_trialattribution r
+            LEFT JOIN rebates_ledgertransaction t
+                   ON t.reference = 'order:' || r.order_id AND t.kind = 'trial_attribution_reverse'
+            LEFT JOIN rebates_entry e ON e.transaction_id = t.id
+            LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
+            GROUP BY r.id""",
+        "feedback": """
+            SELECT r.id, CASE WHEN r.reversed_at IS NULL THEN 0 ELSE r.reward_points END AS said,
+                   COALESCE(-SUM(e.amount) FILTER (WHERE
+                     a.kind IN ('shopper_points', 'shopper_debt') AND a.user_id = r.shopper_id
+                     AND a.currency = 'POINTS'), 0)::numeric(14, 2) AS moved
+            FROM campaigns_feedback r
+            LEFT JOIN rebates_ledgertransaction t
+                   ON t.reference = 'feedback:' || r.id AND t.kind = 'trial_feedback_reverse'
+            LEFT JOIN rebates_entry e ON e.transaction_id = t.id
+            LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
+            WHERE r.ledger_transaction_id IS NOT NULL
+            GROUP BY r.id""",
+    }
+    findings = []
+    with connection.cursor() as cursor:
+        for what, sql in queries.items():
+            cursor.execute(f"SELECT * FROM ({sql}) x WHERE x.said <> x.moved LIMIT 100")
+            findings += [f"{what} {pk} says {said} reversed, its reversals moved {moved}" for pk, said, moved in cursor]
     return findings
