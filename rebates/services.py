@@ -363,14 +363,15 @@ def rebates_reverse_for_refund(*, order, refunded_before: Decimal, refunded_now:
 def rebate_release_hold(*, rebate_id: int, now: datetime | None = None) -> bool:
     """A reviewer cleared a rebate held for review. A held coupon gets its coupon packet now (its value has waited in
     the campaign's outstanding packets); any other rebate is confirmed now when its holding period is over (or it had
-    none), else when the hold ends. Returns False when the rebate was not held (a repeated release does nothing)."""
+    none), else when the hold ends. Returns False when nothing was released: the rebate was not held (a repeated
+    release does nothing) or was reversed while held."""
     now = now or timezone.now()
     rebate = Rebate.objects.select_for_update(of=("self",)).select_related("redemption__packet").get(pk=rebate_id)
     if not rebate.held_for_review:
         return False
     Rebate.objects.filter(pk=rebate.pk).update(held_for_review=False)
     if rebate.status != Rebate.Status.PENDING:
-        return True  # reversed (e.g. refunded) while it was held: nothing left to pay
+        return False  # reversed (refunded) while it was held: nothing is left to release
     if rebate.form == "coupon":
         coupon_id = rebate.coupon_id
         if coupon_id is None:

@@ -376,3 +376,41 @@ def test_findings_are_confirmed_from_the_admin_with_a_reason_and_the_ban_box(cli
     farmer.refresh_from_db()
     assert farmer.is_banned
     assert set(ReviewAction.objects.values_list("action", flat=True)) == {"confirm_finding", "ban_user"}
+
+
+def test_a_held_coupon_refunded_before_review_returns_its_value_from_the_outstanding_packets(operator):
+    from packets.services import order_refund
+
+    campaign = campaign_with(hold_days=0, policy={"action": "hold", "review_score": 0}, holder_form="coupon")
+    order = spent_order(campaign, UserFactory())
+    holder = credit(order)["holder"]
+    outstanding = campaign_outstanding_account(campaign).balance
+
+    order_refund(order=order, amount=D("50.00"))
+
+    holder.refresh_from_db()
+    assert (holder.status, holder.reversed_amount, holder.coupon_id) == ("reversed", D("2.50"), None)
+    assert campaign_outstanding_account(campaign).balance == outstanding - D("2.50") + D("10.00")  # + the packet back
+    assert not services.rebate_release(rebate_id=holder.pk, actor=operator, reason="nothing left to pay")
+    call_command("audit")
+
+
+def test_every_console_page_opens_for_an_operator(client, operator):
+    rebate = held_rebate(campaign_with(), UserFactory())
+    FindingFactory(user_ids=[rebate.beneficiary_user_id])
+    services.appeal_submit(user=rebate.beneficiary_user, text="hello", contact="")
+    client.force_login(operator)
+    for model in (
+        "heldrebate",
+        "riskassessment",
+        "finding",
+        "appeal",
+        "listentry",
+        "riskpolicy",
+        "campaignapproval",
+        "reviewaction",
+    ):
+        assert client.get(f"/admin/antifraud/{model}/").status_code == 200, model
+    assert client.get(f"{QUEUE}?state=all").status_code == 200
+    assert client.get("/admin/antifraud/listentry/add/").status_code == 200
+    assert client.get(f"/admin/campaigns/campaign/{rebate.redemption.packet.campaign_id}/change/").status_code == 200
