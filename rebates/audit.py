@@ -55,20 +55,201 @@ def redemption_rebate_mismatches() -> list[str]:
     return findings
 
 
+# The accounts where a beneficiary's rewards live: available, pending, debt — per currency, per owner.
+OWNER_KINDS = (
+    "shopper_cash",
+    "shopper_cash_pending",
+    "shopper_points",
+    "shopper_points_pending",
+    "shopper_debt",
+    "merchant_marketing_credit",
+    "merchant_credit_pending",
+    "merchant_debt",
+)
+# Ledger transactions that pay a reward to its beneficiary (netting any debt first) …
+REWARD_CREDIT_KINDS = (
+    "rebate",
+    "rebate_confirm",
+    "referral_reward",
+    "referral_confirm",
+    "milestone_reward",
+    "trial_feedback_reward",
+    "trial_attribution",
+)
+# … and those that take (a share of) one back on a refund.
+REWARD_REVERSAL_KINDS = ("rebate_reverse", "referral_reverse", "trial_feedback_reverse", "trial_attribution_reverse")
+REWARD_KINDS = REWARD_CREDIT_KINDS + REWARD_REVERSAL_KINDS
+DEBT_KINDS = ("shopper_debt", "merchant_debt")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    """A SQL IN list of the constants above (never of user input)."""
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
 def rebate_reversals_mismatch() -> list[str]:
-    """Every reversed amount has its reversing ledger transactions: what left the beneficiary's side (pending,
-    available, debt) for a rebate equals the amount the rebate says was reversed."""
+    """Every reversed amount has its reversing ledger transactions, and they took exactly that amount from the
+    rebate's OWN beneficiary — its pending, available or debt account in the rebate's currency (or, for a coupon
+    revoked unused, the campaign's packets outstanding) — never from someone else, and never paid anything to it."""
+    owned = f"""(a.kind IN {_in(OWNER_KINDS)} AND a.currency = r.currency
+                 AND a.user_id IS NOT DISTINCT FROM r.beneficiary_user_id
+                 AND a.merchant_id IS NOT DISTINCT FROM r.beneficiary_merchant_id)
+             OR (a.kind = 'packets_outstanding' AND r.form = 'coupon' AND a.campaign_id = c.campaign_id)"""
     rows = _rows(
-        """SELECT r.id, r.reversed_amount, COALESCE(-SUM(e.amount), 0) FROM rebates_rebate r
+        f"""SELECT r.id, r.reversed_amount,
+                  COALESCE(-SUM(e.amount) FILTER (WHERE {owned}), 0)::numeric(14, 2),
+                  COUNT(e.id) FILTER (WHERE a.kind IN {_in(OWNER_KINDS)} AND NOT ({owned})),
+                  COUNT(e.id) FILTER (WHERE ({owned}) AND e.amount > 0)
+           FROM rebates_rebate r
+           -- a coupon lives in the spent packet's campaign (also while held for review, before it is issued)
+           LEFT JOIN packets_redemption rd ON rd.id = r.redemption_id
+           LEFT JOIN packets_packet c ON c.id = rd.packet_id
            LEFT JOIN rebates_ledgertransaction t ON t.reference = 'rebate:' || r.id AND t.kind = 'rebate_reverse'
            LEFT JOIN rebates_entry e ON e.transaction_id = t.id
            LEFT JOIN rebates_ledgeraccount a ON a.id = e.account_id
-           WHERE a.id IS NULL OR a.kind IN ('packets_outstanding', 'shopper_cash', 'shopper_cash_pending',
-                 'shopper_points', 'shopper_points_pending', 'shopper_debt', 'merchant_marketing_credit',
-                 'merchant_credit_pending', 'merchant_debt')
-           GROUP BY r.id HAVING r.reversed_amount <> COALESCE(-SUM(e.amount), 0) ORDER BY r.id LIMIT 100"""
+           GROUP BY r.id
+           HAVING r.reversed_amount <> COALESCE(-SUM(e.amount) FILTER (WHERE {owned}), 0)
+               OR COUNT(e.id) FILTER (WHERE a.kind IN {_in(OWNER_KINDS)} AND NOT ({owned})) > 0
+               OR COUNT(e.id) FILTER (WHERE ({owned}) AND e.amount > 0) > 0
+           ORDER BY r.id LIMIT 100"""
     )
-    return [f"rebate {r} says {said} reversed, its reversals moved {moved}" for r, said, moved in rows]
+    findings = []
+    for r, said, moved, foreign, credits in rows:
+        if said != moved:
+            findings.append(f"rebate {r} says {said} reversed, its reversals moved {moved} from its beneficiary")
+        if foreign:
+            findings.append(f"rebate {r}: a reversal moved {foreign} entries of another owner's wallet")
+        if credits:
+            findings.append(f"rebate {r}: a reversal paid its beneficiary instead of taking back")
+    return findings
+
+
+def rewards_reconcile_per_beneficiary() -> list[str]:
+    """No reward is both paid out and reversed without a debt. For every beneficiary and currency:
+
+        credited − reversed (the reward rows)  =  what reward transactions moved into its pending + available + debt
+
+    The available account can never go negative (CHECK + `negative_balances`), so a reversal whose value has
+    already left the wallet (paid out to WeChat, spent at checkout, funded a campaign) can only balance this
+    equation as debt; a reversal that is dropped, taken from someone else or paid twice cannot. Rows: packet rebates
+    (not coupons — a coupon's value lives in its packet; `rebate_reversals_mismatch` checks its reversal), referral
+    rewards credited, milestone rewards paid, feedback points not reversed, trial attributions credited."""
+    actual = _rows(
+        f"""SELECT COALESCE(a.user_id, 0), COALESCE(a.merchant_id, 0), a.currency, SUM(e.amount)
+            FROM rebates_entry e
+            JOIN rebates_ledgertransaction t ON t.id = e.transaction_id
+            JOIN rebates_ledgeraccount a ON a.id = e.account_id
+            WHERE t.kind IN {_in(REWARD_KINDS)} AND a.kind IN {_in(OWNER_KINDS)}
+              AND NOT (t.kind = 'rebate_reverse' AND t.reference IN (
+                       SELECT 'rebate:' || id FROM rebates_rebate WHERE form = 'coupon'))
+            GROUP BY 1, 2, 3"""
+    )
+    expected = _rows(
+        """SELECT u, m, currency, SUM(total) FROM (
+             SELECT COALESCE(beneficiary_user_id, 0) AS u, COALESCE(beneficiary_merchant_id, 0) AS m, currency,
+                    amount - reversed_amount AS total
+             FROM rebates_rebate WHERE form <> 'coupon'
+             UNION ALL
+             SELECT inviter_id, 0, 'CNY', amount - reversed_amount
+             FROM campaigns_referralreward WHERE status = 'credited'
+             UNION ALL
+             SELECT teacher_id, 0, 'CNY', reward FROM campaigns_enrolment WHERE status = 'paid'
+             UNION ALL
+             SELECT shopper_id, 0, 'POINTS', reward_points FROM campaigns_feedback
+             WHERE ledger_transaction_id IS NOT NULL AND reversed_at IS NULL
+             UNION ALL
+             SELECT 0, merchant_id, 'CNY', amount - reversed_amount
+             FROM campaigns_trialattribution WHERE status = 'credited'
+           ) rows GROUP BY 1, 2, 3"""
+    )
+    moved = {(u, m, cur): total for u, m, cur, total in actual}
+    owed = {(u, m, cur): total for u, m, cur, total in expected}
+    findings = []
+    for key in sorted(set(moved) | set(owed)):
+        u, m, cur = key
+        if moved.get(key, 0) != owed.get(key, 0):
+            who = f"merchant {m}" if m else f"user {u}"
+            findings.append(
+                f"{who}: rewards credited less reversed {owed.get(key, 0)} {cur}, "
+                f"but reward transactions moved {moved.get(key, 0)} into its pending + available + debt"
+            )
+            if len(findings) >= 100:
+                break
+    return findings
+
+
+def debts_move_only_with_rewards() -> list[str]:
+    """A debt account is a receivable (never positive). Only a reversal adds to a debt, and only a reward credit
+    pays it down: nothing else — a payout, a manual adjustment — may forgive or create one."""
+    rows = _rows(
+        f"""SELECT t.id, t.kind, a.id, a.kind, e.amount FROM rebates_entry e
+            JOIN rebates_ledgeraccount a ON a.id = e.account_id
+            JOIN rebates_ledgertransaction t ON t.id = e.transaction_id
+            WHERE a.kind IN {_in(DEBT_KINDS)}
+              AND NOT ((e.amount < 0 AND t.kind IN {_in(REWARD_REVERSAL_KINDS)})
+                    OR (e.amount > 0 AND t.kind IN {_in(REWARD_CREDIT_KINDS)}))
+            ORDER BY e.id LIMIT 100"""
+    )
+    findings = [
+        f"transaction {t} ({kind}) moves {amount} on debt account {a} ({akind}): only reversals add debt, "
+        f"only reward credits repay it"
+        for t, kind, a, akind, amount in rows
+    ]
+    positive = _rows(
+        f"SELECT id, kind, balance FROM rebates_ledgeraccount WHERE kind IN {_in(DEBT_KINDS)} AND balance > 0"
+    )
+    findings += [f"debt account {a} ({kind}) is positive: {bal}" for a, kind, bal in positive]
+    return findings
+
+
+def debts_netted_before_rewards() -> list[str]:
+    """While a beneficiary owes a debt, no reward reaches its available balance: each reward credit first repays the
+    debt (all of it, or the whole reward goes to it). The debt owed before a credit is the sum of the debt account's
+    earlier entries — earlier by entry id, which follows commit order per account because every reward step locks
+    the beneficiary's debt account before it writes."""
+    avail = """CASE WHEN d.kind = 'merchant_debt' THEN 'merchant_marketing_credit'
+                    WHEN d.currency = 'POINTS' THEN 'shopper_points' ELSE 'shopper_cash' END"""
+    rows = _rows(
+        f"""WITH debts AS (
+              SELECT d.id AS debt_id, av.id AS avail_id FROM rebates_ledgeraccount d
+              JOIN rebates_ledgeraccount av ON av.kind = {avail} AND av.currency = d.currency
+                   AND av.user_id IS NOT DISTINCT FROM d.user_id AND av.merchant_id IS NOT DISTINCT FROM d.merchant_id
+                   AND av.campaign_id IS NULL
+              WHERE d.kind IN {_in(DEBT_KINDS)} AND EXISTS (SELECT 1 FROM rebates_entry x WHERE x.account_id = d.id)),
+            credits AS (
+              SELECT debts.debt_id, e.transaction_id, MIN(e.id) AS first_entry
+              FROM debts JOIN rebates_entry e ON e.account_id = debts.avail_id AND e.amount > 0
+              JOIN rebates_ledgertransaction t ON t.id = e.transaction_id AND t.kind IN {_in(REWARD_CREDIT_KINDS)}
+              GROUP BY 1, 2)
+            SELECT c.debt_id, c.transaction_id, owed, repaid FROM (
+              SELECT c.*,
+                -COALESCE((SELECT SUM(x.amount) FROM rebates_entry x WHERE x.account_id = c.debt_id
+                           AND x.transaction_id <> c.transaction_id AND x.id < c.first_entry), 0) AS owed,
+                COALESCE((SELECT SUM(x.amount) FROM rebates_entry x WHERE x.account_id = c.debt_id
+                          AND x.transaction_id = c.transaction_id), 0) AS repaid
+              FROM credits c) c
+            WHERE owed - repaid > 0 ORDER BY 2 LIMIT 100"""
+    )
+    return [
+        f"transaction {t} credited an available balance while debt account {d} was owed {owed} (repaid {repaid})"
+        for d, t, owed, repaid in rows
+    ]
+
+
+def payout_clearing_moves_only_with_payouts() -> list[str]:
+    """Every entry on the payouts-in-flight account is a leg of an existing payout (a reserve, settle or refund)."""
+    from .payouts import LEDGER_KIND_REFUND, LEDGER_KIND_RESERVE, LEDGER_KIND_SETTLE, PAYOUT_CLEARING
+
+    rows = _rows(
+        """SELECT t.id, t.kind, t.reference FROM rebates_entry e
+           JOIN rebates_ledgeraccount a ON a.id = e.account_id
+           JOIN rebates_ledgertransaction t ON t.id = e.transaction_id
+           WHERE a.kind = %s AND (t.kind NOT IN (%s, %s, %s)
+                 OR NOT EXISTS (SELECT 1 FROM rebates_payout p WHERE t.reference = 'payout:' || p.id))
+           ORDER BY t.id LIMIT 100""",
+        [PAYOUT_CLEARING, LEDGER_KIND_RESERVE, LEDGER_KIND_SETTLE, LEDGER_KIND_REFUND],
+    )
+    return [f"transaction {t} ({kind}, {ref}) moves payouts in flight but is no payout's leg" for t, kind, ref in rows]
 
 
 def pending_balances_mismatch() -> list[str]:
@@ -112,9 +293,15 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "stored balances equal their entries": balance_mismatches(),
         "non-negative accounts are not negative": negative_balances(),
         "every redemption has exactly its rebates": redemption_rebate_mismatches(),
-        "every reversed rebate has its reversal": rebate_reversals_mismatch(),
+        "every reversed rebate has its reversal, from its own beneficiary": rebate_reversals_mismatch(),
+        "rewards reconcile per beneficiary (no reward paid out and reversed without a debt)": (
+            rewards_reconcile_per_beneficiary()
+        ),
+        "debts move only with rewards and are never positive": debts_move_only_with_rewards(),
+        "a debt is netted before any reward reaches the balance": debts_netted_before_rewards(),
         "pending accounts match pending rebates": pending_balances_mismatch(),
         "every payout matches its ledger legs": payouts_match_ledger(),
+        "payouts in flight move only with payouts": payout_clearing_moves_only_with_payouts(),
         "program rewards match the ledger": programs_audit(),
         "every outbox event is done": outbox_backlog(outbox_grace),
     }
