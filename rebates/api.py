@@ -80,6 +80,7 @@ class WalletApi(APIView):
                         "cash_pending": "0.00",
                         "points_pending": 0,
                         "debt": "0.00",
+                        "coupons": "0.00",
                     },
                 },
             )

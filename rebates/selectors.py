@@ -1,8 +1,10 @@
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import merchant_of
 from common.money import CNY, POINTS, ZERO
+from packets.models import Packet
 
 from .models import AccountKind, LedgerAccount, Rebate
 
@@ -43,4 +45,14 @@ def wallet_of(user: User) -> dict:
         value = found.get((kind, currency), ZERO)
         value = -value if name == "debt" else value  # a debt account holds what is owed as a negative balance
         balances[name] = int(value) if currency == POINTS else f"{value:.2f}"
+    if not merchant:
+        balances["coupons"] = f"{_coupons_value(user):.2f}"
     return {"owner": "merchant" if merchant else "shopper", "balances": balances}
+
+
+def _coupons_value(user: User):
+    """What the shopper's coupon rebates are worth: coupons won as rebates, still unused and unexpired."""
+    total = Packet.objects.filter(
+        holder=user, channel="rebate", status=Packet.Status.ISSUED, expires_at__gt=timezone.now()
+    ).aggregate(total=Sum("amount"))["total"]
+    return total or ZERO
