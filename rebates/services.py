@@ -382,6 +382,7 @@ def rebate_release_hold(*, rebate_id: int, now: datetime | None = None) -> bool:
                 now=now,
             ).pk
         Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now, coupon=coupon_id)
+        webhooks_emit_rebates_credited([rebate.pk])
     elif (rebate.hold_until or now) <= now:
         rebate_confirm(rebate_id=rebate.pk, now=now)
     return True

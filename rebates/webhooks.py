@@ -467,9 +467,9 @@ def webhook_attempt(*, delivery_id: int) -> float | None:
             status, error = None, f"{type(exc).__name__}: {exc}"
         final = False
     with transaction.atomic():
-        delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        if delivery.state != WebhookDelivery.State.PENDING or delivery.attempts != attempt:
-            return None  # an operator replayed or reset it meanwhile: their attempt decides
+        delivery = WebhookDelivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None or delivery.state != WebhookDelivery.State.PENDING or delivery.attempts != attempt:
+            return None  # deleted with its endpoint, or replayed meanwhile by an operator: their attempt decides
         delivery.last_status_code = status
         now = timezone.now()
         delay = None

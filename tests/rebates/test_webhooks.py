@@ -218,6 +218,25 @@ def test_a_held_rebate_is_announced_when_its_hold_ends_and_a_refund_announces_th
 
 
 @pytest.mark.django_db
+def test_a_coupon_released_by_a_reviewer_is_announced_as_credited(receiver):
+    from rebates.services import rebate_release_hold
+
+    campaign, shopper = two_way_campaign(holder_form="coupon"), UserFactory()
+    endpoint_for(campaign.merchant, receiver.url, events=["rebate.credited"])
+    holder = credit(spent_order(campaign, shopper))["holder"]
+    assert holder.form == "coupon"
+    # As the anti-fraud verdict leaves it: held for review, not credited yet (its coupon waits).
+    Rebate.objects.filter(pk=holder.pk).update(status="pending", held_for_review=True, confirmed_at=None)
+    WebhookDelivery.objects.all().delete()
+
+    assert rebate_release_hold(rebate_id=holder.pk)
+    (delivery,) = WebhookDelivery.objects.all()
+    assert json.loads(delivery.body)["data"]["rebate"] | {"confirmed_at": None} == json.loads(delivery.body)["data"][
+        "rebate"
+    ] | {"id": holder.pk, "form": "coupon", "status": "credited", "confirmed_at": None}
+
+
+@pytest.mark.django_db
 def test_nobody_subscribed_costs_no_delivery():
     campaign, shopper = two_way_campaign(), UserFactory()
     credit(spent_order(campaign, shopper))
