@@ -53,14 +53,12 @@ def rebate_release(*, rebate_id: int, actor: User | None, reason: str) -> bool:
 @transaction.atomic
 def rebate_reject(*, rebate_id: int, actor: User | None, reason: str) -> bool:
     """Reject a rebate: what is left of it goes back to its funder. For a held (pending) rebate that is a void; for a
-    credited one it is the "revoke" penalty — taken from the balance, the rest as debt. Ends `reversed`.
-    Returns False, recording nothing, when nothing is left (already rejected, or fully refunded)."""
+    credited one it is the "revoke" penalty — taken from the balance, the rest as debt. Ends `reversed` (and leaves
+    the review queue, which lists pending rebates only). Returns False, recording nothing, when nothing is left
+    (already rejected, or fully refunded)."""
     reason = _reason(actor, reason)
-    status = Rebate.objects.filter(pk=rebate_id).values_list("status", flat=True).get()
-    if status == Rebate.Status.REVERSED:
-        Rebate.objects.filter(pk=rebate_id, held_for_review=True).update(held_for_review=False)
+    if not rebate_reverse_remaining(rebate_id=rebate_id, key="reject"):
         return False
-    rebate_reverse_remaining(rebate_id=rebate_id, key="reject")
     review_action_record(actor=actor, action=Action.REJECT, target=f"rebate:{rebate_id}", reason=reason)
     return True
 

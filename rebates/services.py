@@ -364,28 +364,53 @@ def rebate_release_hold(*, rebate_id: int, now: datetime | None = None) -> bool:
     """A reviewer cleared a rebate held for review. A held coupon gets its coupon packet now (its value has waited in
     the campaign's outstanding packets); any other rebate is confirmed now when its holding period is over (or it had
     none), else when the hold ends. Returns False when nothing was released: the rebate was not held (a repeated
-    release does nothing) or was reversed while held."""
+    release does nothing) or was reversed while held.
+
+    The rebate row is updated ONCE: a second update of a row in one transaction makes PostgreSQL re-check its foreign
+    keys at commit (FOR KEY SHARE on the redemption), which a concurrent refund holding the redemption row while it
+    waits for this rebate would turn into a deadlock."""
     now = now or timezone.now()
     rebate = Rebate.objects.select_for_update(of=("self",)).select_related("redemption__packet").get(pk=rebate_id)
     if not rebate.held_for_review:
         return False
-    Rebate.objects.filter(pk=rebate.pk).update(held_for_review=False)
+    changes: dict = {"held_for_review": False}
+    credited = False
     if rebate.status != Rebate.Status.PENDING:
+        Rebate.objects.filter(pk=rebate.pk).update(**changes)
         return False  # reversed (refunded) while it was held: nothing is left to release
     if rebate.form == "coupon":
-        coupon_id = rebate.coupon_id
-        if coupon_id is None:
-            coupon_id = _coupon_for(
+        coupon_id = rebate.coupon_id or (
+            _coupon_for(
                 amount=rebate.amount - rebate.reversed_amount,
                 funding=rebate.funding,
                 redemption=rebate.redemption,
                 now=now,
             ).pk
-        Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now, coupon=coupon_id)
-        webhooks_emit_rebates_credited([rebate.pk])
+        )
+        changes.update(status=Rebate.Status.CREDITED, confirmed_at=now, coupon=coupon_id)
+        credited = True
     elif (rebate.hold_until or now) <= now:
-        rebate_confirm(rebate_id=rebate.pk, now=now)
+        _post_confirmation(rebate)
+        changes.update(status=Rebate.Status.CREDITED, confirmed_at=now)
+        credited = True
+    Rebate.objects.filter(pk=rebate.pk).update(**changes)
+    if credited:
+        webhooks_emit_rebates_credited([rebate.pk])
     return True
+
+
+def _post_confirmation(rebate: Rebate) -> None:
+    """The ledger side of `rebate_confirm` (same transaction, same key): what is still pending moves to the available
+    balance, paying down any debt first. The caller holds the rebate's row lock and updates its status."""
+    remaining = rebate.amount - rebate.reversed_amount
+    pockets = _rebate_pockets(rebate)
+    balances = _lock([pockets.available, pockets.pending, pockets.debt])
+    ledger_post(
+        kind="rebate_confirm",
+        idempotency_key=f"rebate:{rebate.pk}:confirm",
+        reference=f"rebate:{rebate.pk}",
+        postings=[Posting(pockets.pending, -remaining), *_into_available(pockets, remaining, balances)],
+    )
 
 
 @transaction.atomic
@@ -395,15 +420,16 @@ def rebate_reverse_remaining(*, rebate_id: int, key: str) -> Decimal:
     rebates; an unused coupon is revoked; a held coupon not issued yet returns from the outstanding packets.
     One ledger transaction, key `rebate:<id>:reverse:<key>`. Returns the units taken back (0: nothing was left).
 
-    Locks the order first, then the rebate, as refunds do, so a refund and a rejection of one order take turns and
-    never reverse the same share twice."""
-    from packets.models import Order
-
-    order_id = Rebate.objects.filter(pk=rebate_id).values_list("redemption__order_id", flat=True).get()
-    order = Order.objects.select_for_update().get(pk=order_id)
-    rebate = Rebate.objects.select_for_update(of=("self",)).select_related("redemption__packet").get(pk=rebate_id)
+    The rebate's row lock is all it takes (refunds take it too), and the refunds are read after it, so a refund and
+    a rejection take turns and never reverse the same share twice. No order lock: the rebate worker rejects blocked
+    rebates inside its own transaction, with ledger accounts already locked, and a refund locks the order first.
+    `held_for_review` is left as it was (a rejected rebate shows it had been held); the row is updated once (see
+    `rebate_release_hold`)."""
+    rebate = (
+        Rebate.objects.select_for_update(of=("self",))
+        .select_related("redemption__packet", "redemption__order")
+        .get(pk=rebate_id)
+    )
+    order = rebate.redemption.order
     refunded = sum((r.amount for r in order.refunds.all()), ZERO)
-    units = _reverse_share(rebate, order=order, refunded_before=refunded, refunded_now=order.gross_amount, key=key)
-    if rebate.held_for_review:
-        Rebate.objects.filter(pk=rebate.pk).update(held_for_review=False)
-    return units
+    return _reverse_share(rebate, order=order, refunded_before=refunded, refunded_now=order.gross_amount, key=key)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from antifraud import services
 from antifraud.errors import PacketNotRevocable, ReasonRequired
 from antifraud.models import ReviewAction, RiskAssessment
+from antifraud.selectors import review_queue
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account
 from packets.models import Packet
@@ -119,7 +120,8 @@ def test_reject_voids_a_held_rebate_back_to_the_campaign_budget(operator):
     assert services.rebate_reject(rebate_id=rebate.pk, actor=operator, reason="Fake order: no trail, shared device")
 
     rebate.refresh_from_db()
-    assert (rebate.status, rebate.reversed_amount, rebate.held_for_review) == ("reversed", D("2.50"), False)
+    assert (rebate.status, rebate.reversed_amount) == ("reversed", D("2.50"))
+    assert not review_queue().filter(pk=rebate.pk).exists()
     assert balance(AccountKind.SHOPPER_CASH_PENDING, user=shopper) == D("0.00")
     assert balance(AccountKind.SHOPPER_CASH, user=shopper) == D("0.00")
     assert campaign_budget_account(campaign).balance == budget + D("2.50")
@@ -135,6 +137,70 @@ def test_rejecting_twice_moves_money_once_and_records_once(operator):
     assert not services.rebate_reject(rebate_id=rebate.pk, actor=operator, reason="fraud again")
     assert campaign_budget_account(campaign).balance == budget
     assert ReviewAction.objects.filter(action="reject").count() == 1
+    call_command("audit")
+
+
+def race(*works) -> list[Exception]:
+    """Run the callables at the same moment, each on its own connection; the errors they raised."""
+    import threading
+
+    from django.db import connections
+
+    start, errors = threading.Barrier(len(works)), []
+
+    def run(work):
+        start.wait()
+        try:
+            work()
+        except Exception as exc:  # reported to the caller
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(work,)) for work in works]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rejection_racing_a_partial_refund_takes_the_value_back_exactly_once():
+    from packets.services import order_refund
+
+    campaign, shopper = campaign_with(), UserFactory()
+    rebate, reviewer = held_rebate(campaign, shopper), platform_operator()
+
+    errors = race(
+        lambda: services.rebate_reject(rebate_id=rebate.pk, actor=reviewer, reason="fake"),
+        lambda: order_refund(order=rebate.redemption.order, amount=D("20.00")),
+    )
+
+    assert errors == [], [str(e) for e in errors]
+    rebate.refresh_from_db()
+    assert (rebate.status, rebate.reversed_amount) == ("reversed", D("2.50"))
+    assert balance(AccountKind.SHOPPER_CASH_PENDING, user=shopper) == D("0.00")
+    call_command("audit")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_racing_a_partial_refund_pays_only_the_unrefunded_share():
+    from packets.services import order_refund
+
+    campaign, shopper = campaign_with(), UserFactory()
+    rebate, reviewer = held_rebate(campaign, shopper, hold_over=True), platform_operator()
+
+    errors = race(
+        lambda: services.rebate_release(rebate_id=rebate.pk, actor=reviewer, reason="genuine"),
+        lambda: order_refund(order=rebate.redemption.order, amount=D("20.00")),  # 40 % of the order: 1.00 back
+    )
+
+    assert errors == [], [str(e) for e in errors]
+    rebate.refresh_from_db()
+    assert (rebate.status, rebate.reversed_amount, rebate.held_for_review) == ("credited", D("1.00"), False)
+    assert balance(AccountKind.SHOPPER_CASH, user=shopper) == D("1.50")
+    assert balance(AccountKind.SHOPPER_CASH_PENDING, user=shopper) == D("0.00")
     call_command("audit")
 
 
