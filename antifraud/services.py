@@ -227,24 +227,22 @@ def _finding_tag(finding_id: int) -> str:
     return f"finding #{finding_id}:"
 
 
-def _held_rebates_of(finding: Finding) -> list[int]:
+def _held_rebates_of(finding: Finding, *, lock_all_pending: bool = False) -> list[int]:
     """Rebates held for review, pending, that belong to the finding's accounts or that a hold names it for (e.g. a
-    colluding merchant's issuer rebates on the finding's orders)."""
+    colluding merchant's issuer rebates on the finding's orders) — locked now, in primary-key order, before any ledger
+    account is: deciding them one by one then never waits for a rebate while holding an account a refund needs.
+    With `lock_all_pending`, the accounts' other pending rebates are locked too (a ban is about to hold them)."""
     named = [
         int(target.split(":", 1)[1])
         for target in ReviewAction.objects.filter(
             action=Action.HOLD, reason__startswith=_finding_tag(finding.pk), target__startswith="rebate:"
         ).values_list("target", flat=True)
     ]
-    return list(
-        Rebate.objects.filter(
-            Q(beneficiary_user_id__in=list(finding.user_ids)) | Q(pk__in=named),
-            status=Rebate.Status.PENDING,
-            held_for_review=True,
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    accounts = Q(beneficiary_user_id__in=list(finding.user_ids))
+    held_here = (accounts | Q(pk__in=named)) & Q(held_for_review=True)
+    wanted = (held_here | accounts) if lock_all_pending else held_here
+    locked = Rebate.objects.select_for_update().filter(wanted, status=Rebate.Status.PENDING).order_by("pk")
+    return [pk for pk, held in locked.values_list("pk", "held_for_review") if held]
 
 
 def _finding_lock(finding_id: int, wanted: str) -> Finding | None:
@@ -266,7 +264,7 @@ def finding_confirm(*, finding_id: int, actor: User, reason: str, ban: bool = Fa
     if finding is None:
         return False
     why = f"finding #{finding.pk} confirmed: {reason}"
-    for rebate_id in _held_rebates_of(finding):
+    for rebate_id in _held_rebates_of(finding, lock_all_pending=ban):
         rebate_reject(rebate_id=rebate_id, actor=actor, reason=why)
     if ban:
         for user_id in finding.user_ids:
