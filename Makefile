@@ -2,7 +2,8 @@
 #   make run    PostgreSQL + Redis (embedded, or the servers named in DATABASE_URL / REDIS_URL / CELERY_BROKER_URL),
 #               migrate, demo data, then gunicorn + Celery worker + Celery beat until Ctrl-C
 #   make test   ruff, then pytest on real PostgreSQL + Redis; pytest arguments: make test PYTEST_ARGS="-x -k ledger"
-# Also: make bench / make chaos (benchmark and fault-injection scripts in bench/). Details: README.md, docs/CONFIGURATION.md
+# Also: make bench / make chaos / make fraud (benchmark, fault-injection and fraud-corpus scripts in bench/).
+# Details: README.md, docs/CONFIGURATION.md
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
@@ -14,7 +15,7 @@ BENCH_ARGS ?=
 # ALLOW_NO_TESTS=1: pytest's exit code 5 (nothing collected) counts as success (CI's marker-selected jobs).
 ALLOW_NO_TESTS ?=
 
-.PHONY: run test lint bench chaos
+.PHONY: run test lint bench chaos fraud
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -36,3 +37,6 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(PY) -m config.runstack test --durable -- python bench/chaos.py $(BENCH_ARGS)
+
+fraud: $(STAMP)
+	$(PY) -m config.runstack test --durable -- python bench/fraud_corpus.py $(BENCH_ARGS)
