@@ -27,7 +27,8 @@ or an order in the window; an IP = the IP of an earning event or an order in the
 than `ANTIFRAUD_SHARED_IP_MAX_ACCOUNTS` (20) accounts earned in the window (a shop's Wi-Fi, a carrier's NAT: sharing
 those proves nothing about two accounts); a payout account = a WeChat openid linked to the user (`WechatOpenId`) or
 paid to by one of its payouts (except `WECHATPAY_TEST_OPENID`, the demo's shared test openid). Devices and IPs on the
-allow list (`ListEntry`) are never evidence.
+allow list (`ListEntry`) are never evidence. Nor is the earning event of a share packet, for its inviter: it carries
+the IP and device of the sign-up that earned it (the limits count it there), not the inviter's own.
 
 Re-runs and reviewers' decisions (`finding_record`): a finding is keyed by (kind, fingerprint). A re-run updates it in
 place (explanation, evidence, last_seen_at); `user_ids` and `evidence["refs"]` (the concrete things the finding
@@ -245,6 +246,10 @@ _ALLOWED_IP = f"""EXISTS (SELECT 1 FROM {T["le"]} le
 _ALLOWED_DEVICE = f"""EXISTS (SELECT 1 FROM {T["le"]} le
                               WHERE le.list = 'allow' AND le.kind = 'device' AND le.value = ({{device}})::text)"""
 _KINDS = "('issue', 'claim', 'redeem')"
+# An earning event is evidence of where its account acted — except a share packet's: the inviter receives it when
+# someone signs up through the inviter's link, and it is recorded with that sign-up's IP and device (the limits count
+# it there, against a farm signing up many accounts from one phone); they are the invitee's, not the inviter's.
+_OWN_EVENT = f"""NOT EXISTS (SELECT 1 FROM {T["packet"]} sp WHERE sp.id = ee.packet_id AND sp.channel = 'share')"""
 
 
 def _identity_ctes() -> str:
@@ -255,14 +260,14 @@ def _identity_ctes() -> str:
         SELECT du.user_id, du.device_id FROM {T["du"]} du JOIN people USING (user_id)
         UNION
         SELECT ee.user_id, ee.device_id FROM {T["ee"]} ee JOIN people USING (user_id)
-        WHERE ee.device_id IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s
+        WHERE ee.device_id IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
         UNION
         SELECT o.shopper_id, o.device_id FROM {T["order"]} o JOIN people ON people.user_id = o.shopper_id
         WHERE o.device_id IS NOT NULL AND o.created_at >= %(since)s AND o.created_at <= %(now)s
     ),
     ips AS (
         SELECT ee.user_id, ee.ip FROM {T["ee"]} ee JOIN people USING (user_id)
-        WHERE ee.ip IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s
+        WHERE ee.ip IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
         UNION
         SELECT o.shopper_id, o.ip FROM {T["order"]} o JOIN people ON people.user_id = o.shopper_id
         WHERE o.ip IS NOT NULL AND o.created_at >= %(since)s AND o.created_at <= %(now)s
@@ -275,7 +280,7 @@ def _shared_links(pairs_sql: str, params: dict, *, vias: tuple[str, ...] = ("dev
 
     `b` is the small side (staff, inviters): their identifiers are collected first, then who else holds one of them
     is looked up through the device / IP / openid of those identifiers — never every identifier of every `a`."""
-    window = "{t}.at >= %(since)s AND {t}.at <= %(now)s"
+    window = "{t}.at >= %(since)s AND {t}.at <= %(now)s AND " + _OWN_EVENT
     order_window = "o.created_at >= %(since)s AND o.created_at <= %(now)s"
     ctes = {
         "device": f"""
@@ -573,7 +578,7 @@ def detect_self_referral(
 
     activity = f"""
         SELECT ee.user_id, ee.ip, ee.at FROM {T["ee"]} ee WHERE ee.user_id = {{user}} AND ee.ip IS NOT NULL
-          AND ee.at BETWEEN {{start}} AND {{end}}
+          AND ee.at BETWEEN {{start}} AND {{end}} AND {_OWN_EVENT}
         UNION ALL
         SELECT o.shopper_id, o.ip, o.created_at FROM {T["order"]} o WHERE o.shopper_id = {{user}} AND o.ip IS NOT NULL
           AND o.created_at BETWEEN {{start}} AND {{end}}"""
@@ -810,7 +815,7 @@ def detect_packet_farms(
         WITH ev AS (
             SELECT ee.user_id, ee.ip, ee.device_id, (ee.at AT TIME ZONE %(tz)s)::date AS day
             FROM {T["ee"]} ee
-            WHERE ee.kind IN ('issue', 'claim') AND ee.at >= %(since)s AND ee.at <= %(now)s
+            WHERE ee.kind IN ('issue', 'claim') AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
         )
         SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*)
         FROM ev WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}

@@ -1,0 +1,44 @@
+"""What the fraud corpus (bench/fraud_corpus.py) found, pinned."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from accounts.models import User
+from antifraud.detectors import detect_all
+from antifraud.models import Finding
+from campaigns.models import Campaign, EarnRule
+from campaigns.services import campaign_fund, platform_pool_fund
+from packets.models import Packet
+from tests.factories.accounts import UserFactory
+from tests.factories.campaigns import CampaignFactory, RebateRuleFactory
+
+D = Decimal
+
+
+# --- what the corpus found, pinned -----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_friend_signing_up_through_my_link_on_their_own_phone_is_no_finding_against_either_of_us():
+    """The share packet the inviter receives is recorded with the invitee's sign-up IP and device (the limits count it
+    there); the detectors must not read those as the inviter's own — the corpus found every honest referral reported
+    as a self-referral before they stopped doing so."""
+    campaign = CampaignFactory(merchant=None, participants=Campaign.Participants.PLATFORM_USER)
+    for trigger, amount in (("registration", "10.00"), ("referral", "10.00"), ("share", "5.00")):
+        EarnRule.objects.create(campaign=campaign, trigger=trigger, packet_amount=D(amount), min_spend=D("30.00"))
+    RebateRuleFactory(campaign=campaign, issuer_rate=D("5.00"), holder_rate=D("5.00"))
+    platform_pool_fund(amount=D("100.00"), idempotency_key="pool:referral-test")
+    campaign_fund(campaign=campaign, amount=D("100.00"), idempotency_key="fund:referral-test")
+    inviter = UserFactory()
+    friend_phone = Client(REMOTE_ADDR="10.44.0.7")
+    body = {"account": "13912345678", "password1": "Corpus-pass-77", "password2": "Corpus-pass-77"}
+    response = friend_phone.post("/accounts/signup/", {**body, "invite_code": inviter.invite_code})
+    assert response.status_code == 302
+    friend = User.objects.get(phone="13912345678")
+    assert Packet.objects.filter(holder=inviter, channel="share").exists()  # the inviter was rewarded
+
+    detect_all()
+
+    assert not Finding.objects.filter(user_ids__overlap=[inviter.pk, friend.pk]).exists()
