@@ -244,15 +244,7 @@ def rebate_confirm(*, rebate_id: int, now: datetime | None = None) -> bool:
     rebate = Rebate.objects.select_for_update().get(pk=rebate_id)
     if rebate.status != Rebate.Status.PENDING or rebate.held_for_review or (rebate.hold_until or now) > now:
         return False
-    remaining = rebate.amount - rebate.reversed_amount
-    pockets = _rebate_pockets(rebate)
-    balances = _lock([pockets.available, pockets.pending, pockets.debt])
-    ledger_post(
-        kind="rebate_confirm",
-        idempotency_key=f"rebate:{rebate.pk}:confirm",
-        reference=f"rebate:{rebate.pk}",
-        postings=[Posting(pockets.pending, -remaining), *_into_available(pockets, remaining, balances)],
-    )
+    _post_confirmation(rebate)
     Rebate.objects.filter(pk=rebate.pk).update(status=Rebate.Status.CREDITED, confirmed_at=now)
     webhooks_emit_rebates_credited([rebate.pk])
     return True

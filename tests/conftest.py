@@ -1,11 +1,14 @@
+import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from django.db import connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -66,20 +69,20 @@ def celery_worker(_celery_worker_process, transactional_db):
         time.sleep(0.1)
 
 
-@pytest.fixture(scope="session")
-def _celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process on the test database and this session's queue."""
+@contextlib.contextmanager
+def running_celery_worker(*, queue: str, **extra_env: str):
+    """A real Celery worker process on the test database, consuming `queue`, with `extra_env` in its environment."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
     url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": TEST_QUEUE, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "DATABASE_URL": url, "CELERY_QUEUE": queue, "PYTHONUNBUFFERED": "1", **extra_env}
     env.setdefault("WEBHOOKS_ALLOW_PRIVATE_HOSTS", "1")  # the tests' webhook receivers listen on 127.0.0.1
     (ROOT / "var").mkdir(exist_ok=True)
-    log_path = ROOT / "var" / f"test-worker-{TEST_QUEUE}.log"  # one per session: parallel runs keep their own
+    log_path = ROOT / "var" / f"test-worker-{queue}.log"  # one per queue: parallel runs keep their own
     log = open(log_path, "w")  # noqa: SIM115 — lives as long as the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", TEST_QUEUE],
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", queue],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -90,11 +93,42 @@ def _celery_worker_process(django_db_setup, django_db_blocker):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"the Celery worker did not start; see {log_path}")
         time.sleep(0.2)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    log_path.unlink()
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+        log_path.unlink()
+
+
+@pytest.fixture(scope="session")
+def _celery_worker_process(django_db_setup, django_db_blocker):
+    """The session's worker, on this session's queue."""
+    with running_celery_worker(queue=TEST_QUEUE) as proc:
+        yield proc
+
+
+def race(targets) -> list:
+    """Run each target in its own thread (own connection), all released at once; the results or exceptions."""
+    barrier = threading.Barrier(len(targets))
+    results = [None] * len(targets)
+
+    def run(i, target):
+        try:
+            barrier.wait()
+            results[i] = target()
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):

@@ -4,13 +4,11 @@ concurrency, with the client IP taken only behind the trusted proxies."""
 import os
 import subprocess
 import sys
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -23,6 +21,7 @@ from common.checks import require_shared_cache
 from packets import batch as batches
 from packets.models import Order, Packet
 from rebates.services import rebates_credit_for_redemption
+from tests.conftest import race
 from tests.factories.accounts import DeviceFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign
 from tests.packets.helpers import order_body, post_order
@@ -220,27 +219,6 @@ def test_a_forged_x_forwarded_for_does_not_escape_the_ip_limit(batch_packets, se
     assert set(EarningEvent.objects.values_list("ip", flat=True)) == {"203.0.113.50"}
 
 
-def _race(targets) -> list:
-    barrier = threading.Barrier(len(targets))
-    results = [None] * len(targets)
-
-    def run(i, target):
-        try:
-            barrier.wait()
-            results[i] = target()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claims_from_one_ip_never_pass_the_daily_limit():
     campaign = two_way_campaign(budget="1000.00")
@@ -249,7 +227,7 @@ def test_concurrent_claims_from_one_ip_never_pass_the_daily_limit():
     users = [UserFactory() for _ in packets]
     context = EarnContext(ip="198.51.100.99")
 
-    results = _race(
+    results = race(
         [lambda p=p, u=u: batches.packet_claim(code=p.code, user=u, context=context) for p, u in zip(packets, users)]
     )
 
@@ -265,7 +243,7 @@ def test_concurrent_claims_from_one_device_within_the_interval_let_exactly_one_t
     packets = list(Packet.objects.filter(batch=batches.packets_generate(campaign=campaign, count=8)))
     context = EarnContext(device=DeviceFactory())
 
-    results = _race(
+    results = race(
         [lambda p=p: batches.packet_claim(code=p.code, user=UserFactory(), context=context) for p in packets]
     )
 

@@ -26,6 +26,7 @@ from packets import codes, posters
 from packets.models import Packet, PacketBatch
 from packets.services import LineInput, order_create, packets_expire_due
 from rebates.models import Entry, LedgerTransaction
+from tests.conftest import race
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign
 
@@ -392,35 +393,13 @@ def test_per_user_limit_is_enforced_on_claim(batch_packets):
     batches.packet_claim(code=batch_packets[2].code, user=UserFactory())  # others still can
 
 
-def _race(targets) -> list:
-    """Run each target in its own thread (own connection), all released at once; the results or exceptions."""
-    barrier = threading.Barrier(len(targets))
-    results = [None] * len(targets)
-
-    def run(i, target):
-        try:
-            barrier.wait()
-            results[i] = target()
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, t)) for i, t in enumerate(targets)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return results
-
-
 @pytest.mark.django_db(transaction=True)
 def test_ten_users_claiming_one_code_at_once_make_exactly_one_winner():
     campaign = two_way_campaign(budget="100.00")
     packet = Packet.objects.get(batch=generate(campaign, 1))
     users = [UserFactory() for _ in range(10)]
 
-    results = _race([lambda u=u: batches.packet_claim(code=packet.code, user=u) for u in users])
+    results = race([lambda u=u: batches.packet_claim(code=packet.code, user=u) for u in users])
 
     winners = [r for r in results if isinstance(r, Packet)]
     losers = [r for r in results if isinstance(r, batches.PacketAlreadyClaimed)]
@@ -436,7 +415,7 @@ def test_concurrent_claims_by_one_user_never_pass_the_per_user_limit():
     packets = list(Packet.objects.filter(batch=generate(campaign, 6)))
     user = UserFactory()
 
-    results = _race([lambda p=p: batches.packet_claim(code=p.code, user=user) for p in packets])
+    results = race([lambda p=p: batches.packet_claim(code=p.code, user=user) for p in packets])
 
     assert sum(isinstance(r, Packet) for r in results) == 2, results
     assert Packet.objects.filter(holder=user).count() == 2

@@ -6,14 +6,10 @@ server, so payouts reach WeChat from the worker exactly as in production. Its `c
 session's for these tests: tasks are published to this worker's queue, and before the tables are emptied it waits
 until the worker has finished everything the test gave it (outbox events and payouts)."""
 
-import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -25,7 +21,7 @@ from campaigns.selectors import campaign_budget_account, campaign_reserve_accoun
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind, LedgerTransaction, OutboxEvent, Rebate
 from rebates.payout_models import Payout
-from tests.conftest import ROOT, wait_for
+from tests.conftest import running_celery_worker, wait_for
 from tests.factories.accounts import UserFactory
 from tests.factories.campaigns import two_way_campaign
 from tests.packets.helpers import line, order_body, post_order
@@ -64,36 +60,9 @@ def fake(tmp_path_factory):
 @pytest.fixture(scope="module")
 def _worker_process(fake, django_db_setup, django_db_blocker):
     """A real Celery worker on the test database and this module's queue, configured for the fake WeChat Pay."""
-    from django.conf import settings
 
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_QUEUE": QUEUE,
-        "PYTHONUNBUFFERED": "1",
-        **fake.wechat_settings,
-    }
-    (ROOT / "var").mkdir(exist_ok=True)
-    log_path = Path(ROOT / "var" / f"test-worker-{QUEUE}.log")
-    log = open(log_path, "w")  # noqa: SIM115 — lives as long as the process
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", QUEUE],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while "ready." not in log_path.read_text():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"the Celery worker did not start; see {log_path}")
-        time.sleep(0.2)
-    yield proc
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
-    log_path.unlink()
+    with running_celery_worker(queue=QUEUE, **fake.wechat_settings) as proc:
+        yield proc
 
 
 @pytest.fixture
