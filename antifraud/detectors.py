@@ -20,7 +20,10 @@ Detectors (kind — fingerprint — what it means):
 * `circular_flow` — ``ring:<sorted ids>`` — A issued a packet that B spent and B one that A spent (or A→B→C→A), all
   spent in the window.
 * `packet_farm` — ``device:<id>:<day>`` / ``ip:<ip>:<day>`` — ≥ `ANTIFRAUD_PACKET_FARM_MIN_ACCOUNTS` (3) accounts
-  earned or claimed packets from one device or one IP on one day (in TIME_ZONE).
+  earned or claimed packets from one device or one IP on one day (in TIME_ZONE). For an IP only accounts opened in the
+  last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account): a farm behind one connection is made
+  of fresh accounts, while established accounts sharing an office, campus or carrier NAT are ordinary (see the fraud
+  corpus in docs/ANTIFRAUD.md, "Evaluation").
 
 What "sharing" means, for every detector: a device = a `DeviceUse` row (any time), or the device of an earning event
 or an order in the window; an IP = the IP of an earning event or an order in the window, except IPs from which more
@@ -78,6 +81,7 @@ DEFAULTS = {
     "REFERRAL_FARM_MIN_INVITEES": 3,
     "REFERRAL_FARM_IPV4_PREFIX": 32,
     "PACKET_FARM_MIN_ACCOUNTS": 3,
+    "PACKET_FARM_IP_ACCOUNT_DAYS": 7,
 }
 
 T = {
@@ -807,14 +811,17 @@ def detect_circular_flows(*, days: int | None = None, now: datetime | None = Non
 def detect_packet_farms(
     *, days: int | None = None, now: datetime | None = None, min_accounts: int | None = None
 ) -> list[Finding]:
-    """Devices and IPs from which ≥ `min_accounts` accounts earned or claimed packets on one day (TIME_ZONE)."""
+    """Devices from which ≥ `min_accounts` accounts earned or claimed packets on one day (TIME_ZONE), and IPs from
+    which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did."""
     params = _window(days, now)
     min_accounts = min_accounts or setting("PACKET_FARM_MIN_ACCOUNTS")
+    ip_account_days = setting("PACKET_FARM_IP_ACCOUNT_DAYS")
     rows = _rows(
         f"""
         WITH ev AS (
-            SELECT ee.user_id, ee.ip, ee.device_id, (ee.at AT TIME ZONE %(tz)s)::date AS day
-            FROM {T["ee"]} ee
+            SELECT ee.user_id, ee.ip, ee.device_id, (ee.at AT TIME ZONE %(tz)s)::date AS day,
+                   u.date_joined >= %(now)s - make_interval(days => %(ip_account_days)s) AS new_account
+            FROM {T["ee"]} ee JOIN {T["user"]} u ON u.id = ee.user_id
             WHERE ee.kind IN ('issue', 'claim') AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
         )
         SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*)
@@ -822,17 +829,19 @@ def detect_packet_farms(
         GROUP BY device_id, day HAVING count(DISTINCT user_id) >= %(min_accounts)s
         UNION ALL
         SELECT 'ip', host(ip), day, array_agg(DISTINCT user_id ORDER BY user_id), count(*)
-        FROM ev WHERE ip IS NOT NULL AND NOT {_ALLOWED_IP.format(ip="ip")}
+        FROM ev WHERE ip IS NOT NULL AND (%(ip_account_days)s = 0 OR new_account)
+          AND NOT {_ALLOWED_IP.format(ip="ip")}
         GROUP BY ip, day HAVING count(DISTINCT user_id) >= %(min_accounts)s
         ORDER BY 1, 2, 3""",
-        {**params, "tz": settings.TIME_ZONE, "min_accounts": min_accounts},
+        {**params, "tz": settings.TIME_ZONE, "min_accounts": min_accounts, "ip_account_days": ip_account_days},
     )
     devices = _devices(int(value) for via, value, *_rest in rows if via == "device")
     people = _people(pk for *_head, users, _n in rows for pk in users)
     findings = []
     for via, value, day, users, events in rows:
+        fresh = f" opened in the last {ip_account_days} days" if via == "ip" and ip_account_days else ""
         explanation = (
-            f"On {day.isoformat()}, {len(users)} different accounts earned or claimed {events} packet(s) from "
+            f"On {day.isoformat()}, {len(users)} different accounts{fresh} earned or claimed {events} packet(s) from "
             f"{_link_words(via, value, devices)}: {_joined([people[pk] for pk in users])}. Many accounts collecting "
             "packets from one phone or one connection in a day are usually one person farming packets."
         )

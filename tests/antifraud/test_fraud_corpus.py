@@ -1,13 +1,15 @@
 """What the fraud corpus (bench/fraud_corpus.py) found, pinned."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import User
-from antifraud.detectors import detect_all
-from antifraud.models import Finding
+from antifraud.detectors import detect_all, detect_packet_farms
+from antifraud.models import EarningEvent, Finding
 from campaigns.models import Campaign, EarnRule
 from campaigns.services import campaign_fund, platform_pool_fund
 from packets.models import Packet
@@ -42,3 +44,33 @@ def test_a_friend_signing_up_through_my_link_on_their_own_phone_is_no_finding_ag
     detect_all()
 
     assert not Finding.objects.filter(user_ids__overlap=[inviter.pk, friend.pk]).exists()
+
+
+def _claims_from(ip: str, accounts: list[User], campaign) -> None:
+    for user in accounts:
+        packet = Packet.objects.create(
+            code=f"NAT-{user.pk}",
+            campaign=campaign,
+            holder=user,
+            issuer_merchant=campaign.merchant,
+            amount=D("10.00"),
+            min_spend=D("0.00"),
+            issued_at=timezone.now(),
+            expires_at=timezone.now() + timedelta(days=30),
+        )
+        EarningEvent.objects.create(kind="claim", campaign=campaign, packet=packet, user=user, ip=ip, at=timezone.now())
+
+
+@pytest.mark.django_db
+def test_established_colleagues_behind_one_office_ip_are_no_packet_farm_but_fresh_accounts_are():
+    """Accounts sharing a NAT (office, campus, carrier) are ordinary; a farm behind one connection is made of fresh
+    accounts. The corpus held most office and campus shoppers' rebates while every account counted."""
+    campaign = CampaignFactory()
+    colleagues = [UserFactory(date_joined=timezone.now() - timedelta(days=days)) for days in (40, 300, 800)]
+    _claims_from("172.16.9.1", colleagues, campaign)
+    assert detect_packet_farms() == []
+
+    fresh = [UserFactory() for _ in range(3)]
+    _claims_from("172.16.9.2", fresh, campaign)
+    (finding,) = detect_packet_farms()
+    assert finding.fingerprint.startswith("ip:172.16.9.2:") and finding.user_ids == sorted(u.pk for u in fresh)
