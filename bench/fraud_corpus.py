@@ -80,7 +80,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -179,6 +179,7 @@ class Config:
     farm_invitees: int = 8
     self_referrals: int = 16
     detect_every: int = 60  # minutes between detector runs (beat's default is 10: hourly is the harder case)
+    variants: tuple[str, ...] = ()  # proposals measured in this process only (VARIANTS), not made in the product
 
     @classmethod
     def small(cls, seed: int = 6) -> Config:
@@ -329,6 +330,29 @@ def instrument() -> Callable[[], None]:
     return undo
 
 
+def _merchant_findings_on_merchant_legs() -> Callable[[], None]:
+    """Proposal: a merchant's open collusion finding holds the merchant's own (issuer) legs only, not the rebates of
+    shoppers the finding does not name. Today `antifraud.assess.redemption_facts` looks up findings for the shopper
+    *and* the merchant, so every redemption at a merchant under a collusion finding is held, honest customers'
+    included; the issuer leg's own verdict (`rebate_verdicts`) keeps the merchant lookup."""
+    from antifraud import assess
+
+    original = assess._open_findings
+
+    def open_findings(user_ids, merchant_id):
+        return original(user_ids, None if user_ids else merchant_id)
+
+    assess._open_findings = open_findings
+
+    def undo():
+        assess._open_findings = original
+
+    return undo
+
+
+VARIANTS = {"merchant-findings-on-merchant-legs": _merchant_findings_on_merchant_legs}
+
+
 # --- attempts ------------------------------------------------------------------------------------------------------
 
 PAID, HELD, BLOCKED, DEFERRED, PLANNED = "paid", "held", "blocked", "deferred", "planned"
@@ -347,6 +371,7 @@ class Attempt:
     redemption_id: int | None = None
     paid: Decimal = Decimal("0.00")
     held: Decimal = Decimal("0.00")
+    other: Decimal = Decimal("0.00")  # honest orders: legs paid or held to an attacking merchant, not counted above
 
 
 @dataclass
@@ -434,6 +459,10 @@ class Sim:
         self.shifts = 0
         self.actors: dict[str, list[int]] = defaultdict(list)  # kind → user ids (for the report)
         self.honest_ids: set[int] = set()
+        self.accounts: dict[int, str] = {}  # user id → the actor it belongs to (for reading findings)
+        # Merchants that attack (brushing, colluding): the issuer legs they would receive on honest shoppers'
+        # orders are neither honest value nor abuse by the shopper; they are reported apart (Attempt.other).
+        self.attacker_merchants: set[int] = set()
 
     # --- scheduling and time ---
 
@@ -486,7 +515,10 @@ class Sim:
 
     # --- value ---
 
-    def would_pay(self, campaign: Campaign, cart, packet_amount: Decimal, issuer_user_id: int | None = None) -> Decimal:
+    def would_pay(
+        self, campaign: Campaign, cart, packet_amount: Decimal, issuer_user_id: int | None = None, *, honest=False
+    ) -> Decimal:
+        """What the campaign's rule pays on this spend (on an honest order, without a leg to an attacking merchant)."""
         spec = self.specs.get(campaign.pk)
         if spec is None:
             spec = self.specs[campaign.pk] = rebate_spec(campaign_with_rules(campaign.pk))
@@ -496,6 +528,8 @@ class Sim:
         lines = [CartLine("goods", qty, PRICES[sku]) for sku, qty in cart]
         discount = min(packet_amount, cart_total(cart))
         legs = rebate_legs(snapshot, lines=lines, discount=discount, at=timezone.now())
+        if honest and campaign.merchant_id in self.attacker_merchants:
+            legs = [leg for leg in legs if leg.role != "issuer"]  # that leg would go to an attacking merchant
         return sum((leg.amount for leg in legs), D("0.00"))
 
     def attempt(self, kind: str, sub: str, actor: str, packet: str, value: Decimal) -> Attempt:
@@ -658,6 +692,7 @@ class Actor:
 
     def register(self, user: User, kind: str | None = None) -> None:
         kind = kind or self.kind
+        self.sim.accounts[user.pk] = self.name
         if kind == "honest":
             self.sim.honest_ids.add(user.pk)
         else:
@@ -720,7 +755,7 @@ class Actor:
         deferred when its retry or its turn falls after the period); `minute` only says when it is meant to be."""
         if minute > self.sim.end and self.kind == "honest":
             return None
-        value = self.sim.would_pay(campaign, cart, amount, issuer_user_id)
+        value = self.sim.would_pay(campaign, cart, amount, issuer_user_id, honest=self.kind == "honest")
         att = self.sim.attempt(self.kind, sub if sub is not None else self.sub, self.name, packet, value)
         if deferred:
             att.outcome, att.reason = DEFERRED, "the account would be opened after the period"
@@ -1377,6 +1412,7 @@ def build(sim: Sim) -> tuple[World, list[Actor]]:
         world.merchant(f"Colluding shop {i + 1}", f"C{i + 1}", "store" if i % 2 == 0 else "api", 0.15)
         for i in range(cfg.colluding_merchants)
     ]
+    sim.attacker_merchants = {shop.merchant.pk for shop in [brushing, *colluding]}
     people = honest_population(sim, world)
     attackers: list[Actor] = []
     attackers += [PacketFarm(sim, world, i) for i in range(cfg.farms)]
@@ -1414,6 +1450,10 @@ def settle(sim: Sim) -> None:
         if att.outcome != "redeemed":
             continue
         legs = rebates.get(att.redemption_id, [])
+        if att.kind == "honest":
+            other = [r for r in legs if r.beneficiary_merchant_id in sim.attacker_merchants]
+            att.other = sum((r.cost for r in other), D("0.00"))
+            legs = [r for r in legs if r not in other]
         held_legs = [r for r in legs if r.held_for_review or r.status == Rebate.Status.REVERSED]
         att.held = sum((r.cost for r in held_legs), D("0.00"))
         att.paid = sum((r.cost for r in legs if r not in held_legs), D("0.00"))
@@ -1437,7 +1477,7 @@ def settle(sim: Sim) -> None:
 
 def summarize(sim: Sim) -> dict:
     rows = {}
-    attempts = [a for a in sim.attempts if a.kind != "marker"]
+    attempts = sim.attempts
 
     def block(selected: list[Attempt]) -> dict:
         value = sum((a.value for a in selected), D("0.00"))
@@ -1482,6 +1522,7 @@ def summarize(sim: Sim) -> dict:
     h["held_pct"] = float(100 * h["held"] / earned) if earned else 0.0
     h["blocked_pct"] = float(100 * h["blocked"] / (h["value"] - h["deferred"])) if h["value"] - h["deferred"] else 0
     h["shoppers"] = len(sim.honest_ids)
+    h["to_attacking_merchants"] = sum((a.other for a in honest), D("0.00"))
     h["groups"] = {}
     for group in ("solo", "family", "office", "campus"):
         g = block([a for a in honest if a.sub == group])
@@ -1504,6 +1545,7 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         )
     started = time.monotonic()
     undo = instrument()
+    undo_variants = [VARIANTS[name]() for name in cfg.variants]
     saved = {k: getattr(settings, k, None) for k in ("RATELIMIT_CACHE_PREFIX", "PASSWORD_HASHERS")}
     # Speed only: MD5 hashing of the corpus's throw-away passwords (the real hasher costs ~0.3 s per sign-up).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -1517,6 +1559,8 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         settle(sim)
         report = summarize(sim)
     finally:
+        for undo_variant in reversed(undo_variants):
+            undo_variant()
         undo()
         for key, value in saved.items():
             setattr(settings, key, value)
@@ -1528,10 +1572,10 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         "clock_shifts": sim.shifts,
         "time_zone": settings.TIME_ZONE,
     }
+    report["accounts"] = sim.accounts
     report["attempts"] = [
-        {**asdict(a), "value": str(a.value), "paid": str(a.paid), "held": str(a.held)}
+        {**asdict(a), "value": str(a.value), "paid": str(a.paid), "held": str(a.held), "other": str(a.other)}
         for a in sim.attempts
-        if a.kind != "marker"
     ]
     return report
 
@@ -1584,7 +1628,8 @@ def format_report(report: dict) -> str:
     lines.append(
         f"honest: earned ¥{_money(h['earned'])}, held ¥{_money(h['held'])} = {h['held_pct']:.2f} % "
         f"(target ≤ {TARGET_HONEST_HELD:.0f} %); refused by limits ¥{_money(h['blocked'])} = {h['blocked_pct']:.2f} % "
-        "of the honest value attempted"
+        f"of the honest value attempted; not counted: ¥{_money(h['to_attacking_merchants'])} of issuer legs that "
+        "honest orders earned for attacking (colluding, brushing) merchants"
     )
     targets = meets_targets(report)
     lines.append(
@@ -1602,7 +1647,8 @@ def format_report(report: dict) -> str:
     run = report["run"]
     lines.append(
         f"run: {run['seconds']} s, {run['requests']} requests, {run['detector_runs']} detector runs, "
-        f"{run['clock_shifts']} clock shifts, TIME_ZONE {run['time_zone']}"
+        f"{run['clock_shifts']} clock shifts, TIME_ZONE {run['time_zone']}, seed {report['config']['seed']}"
+        + (f", proposals measured: {', '.join(report['config']['variants'])}" if report["config"]["variants"] else "")
     )
     return "\n".join(lines)
 
@@ -1632,6 +1678,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--farm-invitees", type=int, default=defaults.farm_invitees, help="invitees per referral farm")
     p.add_argument("--self-referrals", type=int, default=defaults.self_referrals)
     p.add_argument("--detect-every", type=int, default=defaults.detect_every, help="minutes between detector runs")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        choices=sorted(VARIANTS),
+        help="measure a proposed change, patched in this process only (see VARIANTS); repeatable",
+    )
     p.add_argument("--small", action="store_true", help="the test suite's small corpus (other sizes ignored)")
     p.add_argument("--json", type=Path, help="also write the figures (and every attempt) here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -1640,7 +1693,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def config_from(args: argparse.Namespace) -> Config:
     if args.small:
-        return Config.small(seed=args.seed)
+        return replace(Config.small(seed=args.seed), variants=tuple(args.variant))
     fake = {} if args.fake is None else {"fake_no_trail": args.fake, "fake_too_fast": args.fake}
     if args.fake is not None:
         fake["fake_scripted"] = args.fake
@@ -1656,6 +1709,7 @@ def config_from(args: argparse.Namespace) -> Config:
         farm_invitees=args.farm_invitees,
         self_referrals=args.self_referrals,
         detect_every=args.detect_every,
+        variants=tuple(args.variant),
         **fake,
     )
 
