@@ -1551,6 +1551,13 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     with connection.cursor() as cursor:  # speed only: this session's commits do not wait for the disk
         cursor.execute("SET synchronous_commit TO off")
+    # Speed only, under pytest: Django's test environment instruments every template render (it keeps a copy of each
+    # context for assertions on the response); the corpus reads no response context, so render as in production.
+    from django.template import Template
+
+    instrumented = getattr(Template, "_original_render", None) and Template._render
+    if instrumented:
+        Template._render = Template._original_render
     try:
         sim = Sim(cfg, log=log)
         build(sim)
@@ -1559,6 +1566,8 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         settle(sim)
         report = summarize(sim)
     finally:
+        if instrumented:
+            Template._render = instrumented
         for undo_variant in reversed(undo_variants):
             undo_variant()
         undo()
@@ -1605,8 +1614,10 @@ def format_report(report: dict) -> str:
     )
     lines += [header, "-" * len(header)]
 
-    def row(name: str, r: dict) -> str:
+    def row(name: str, r: dict, honest: bool = False) -> str:
         pct = "—" if r.get("caught_pct") is None else f"{r['caught_pct']:.1f} %"
+        if honest:  # for honest shoppers: the share of what they earned that was held (false positives)
+            pct = f"{r['held_pct']:.1f} % held"
         return (
             f"{name:<22}{r['attempts']:>9}{_money(r['value']):>13}{_money(r['blocked']):>12}{_money(r['held']):>11}"
             f"{_money(r['paid']):>10}{_money(r['deferred']):>12}{pct:>14}"
@@ -1621,9 +1632,9 @@ def format_report(report: dict) -> str:
             lines.append(row(f"  {sub}", s))
     h = report["honest"]
     lines.append("-" * len(header))
-    lines.append(row(f"honest ({h['shoppers']} shoppers)", h))
+    lines.append(row(f"honest ({h['shoppers']} shoppers)", h, honest=True))
     for group, g in h["groups"].items():
-        lines.append(row(f"  {group}", g))
+        lines.append(row(f"  {group}", g, honest=True))
     lines.append("")
     lines.append(
         f"honest: earned ¥{_money(h['earned'])}, held ¥{_money(h['held'])} = {h['held_pct']:.2f} % "
