@@ -82,7 +82,23 @@ def running_celery_worker(*, queue: str, **extra_env: str):
     log_path = ROOT / "var" / f"test-worker-{queue}.log"  # one per queue: parallel runs keep their own
     log = open(log_path, "w")  # noqa: SIM115 — lives as long as the process
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "2", "-l", "info", "-Q", queue],
+        # A node name per queue: two workers named alike clash on RabbitMQ's exclusive pidbox queue.
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-c",
+            "2",
+            "-l",
+            "info",
+            "-Q",
+            queue,
+            "-n",
+            f"{queue}@%h",
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,
