@@ -1561,7 +1561,10 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
     try:
         sim = Sim(cfg, log=log)
         build(sim)
-        log(f"built: {len(sim.honest_ids)} honest shoppers, attackers {dict(_counts(sim.actors))}")
+        log(
+            f"built: {len(sim.honest_ids)} existing honest accounts (the rest sign up during the period); existing "
+            f"attacker accounts {dict(_counts(sim.actors))}"
+        )
         sim.run()
         settle(sim)
         report = summarize(sim)
