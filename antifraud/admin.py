@@ -114,14 +114,21 @@ def decide_with_reason(modeladmin, request, queryset, *, title, perform, form_cl
     return TemplateResponse(request, "admin/antifraud/decide.html", context)
 
 
-def _waiting_first(modeladmin, request):
-    """The admin's rows with `_waiting` (0 for rows matching `modeladmin.waiting`, else 1), ordered as asked: what waits
-    for a decision can be listed first."""
-    qs = modeladmin.model._default_manager.get_queryset().annotate(
-        _waiting=Case(When(modeladmin.waiting, then=Value(0)), default=Value(1), output_field=IntegerField())
-    )
-    ordering = modeladmin.get_ordering(request)
-    return qs.order_by(*ordering) if ordering else qs
+class WaitingFirstMixin:
+    """Rows matching `waiting` (what waits for a decision) listed first, oldest first; a column the operator sorts by
+    wins."""
+
+    waiting: Q
+
+    def get_queryset(self, request):
+        qs = self.model._default_manager.get_queryset().annotate(
+            _waiting=Case(When(self.waiting, then=Value(0)), default=Value(1), output_field=IntegerField())
+        )
+        ordering = self.get_ordering(request)
+        return qs.order_by(*ordering) if ordering else qs
+
+    def get_ordering(self, request):
+        return ("_waiting", "created_at") if not request.GET.get("o") else super().get_ordering(request)
 
 
 def _signals_html(signals) -> str:
@@ -348,7 +355,7 @@ class FindingAdmin(OperatorOnlyAdmin):
 
 
 @admin.register(Appeal)
-class AppealAdmin(OperatorOnlyAdmin):
+class AppealAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
     list_display = ("id", "user", "status", "created_at", "short_text", "contact", "handled_by", "handled_at")
     list_filter = ("status",)
     search_fields = ("user__phone", "user__username", "user__email", "text", "contact")
@@ -358,13 +365,6 @@ class AppealAdmin(OperatorOnlyAdmin):
     actions = ("accept_appeals", "reject_appeals")
 
     waiting = Q(status=Appeal.Status.OPEN)
-
-    def get_queryset(self, request):
-        return _waiting_first(self, request)
-
-    def get_ordering(self, request):
-        # Open appeals first, oldest first; decided ones after. A column the operator sorts by wins.
-        return ("_waiting", "created_at") if not request.GET.get("o") else super().get_ordering(request)
 
     @admin.display(description=_("what happened"))
     def short_text(self, obj):
@@ -457,7 +457,7 @@ class RiskPolicyInline(admin.StackedInline):
 
 
 @admin.register(CampaignApproval)
-class CampaignApprovalAdmin(OperatorOnlyAdmin):
+class CampaignApprovalAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
     list_display = ("campaign", "status", "why", "decided_by", "decided_at", "note", "created_at")
     list_filter = ("status",)
     search_fields = ("campaign__name",)
@@ -467,13 +467,6 @@ class CampaignApprovalAdmin(OperatorOnlyAdmin):
     actions = ("approve_campaigns", "refuse_campaigns")
 
     waiting = Q(status=CampaignApproval.Status.REQUIRED)
-
-    def get_queryset(self, request):
-        return _waiting_first(self, request)
-
-    def get_ordering(self, request):
-        # Waiting for approval first, oldest first; decided ones after. A column the operator sorts by wins.
-        return ("_waiting", "created_at") if not request.GET.get("o") else super().get_ordering(request)
 
     @admin.display(description=_("why"))
     def why(self, obj):

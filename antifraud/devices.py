@@ -57,23 +57,34 @@ def _signals(request) -> dict:
 
 
 def device_seen(*, fingerprint: str, user: User, signals: dict | None = None, now: datetime | None = None) -> Device:
-    """The device row for this fingerprint, with `user` recorded among the accounts that used it."""
+    """The device row for this fingerprint, with `user` recorded among the accounts that used it: two upserts."""
     now = now or timezone.now()
-    device, created = Device.objects.get_or_create(
-        fingerprint=fingerprint, defaults={"owner": user, "signals": signals or {}}
-    )
-    if not created:
-        changes = {"last_seen": now}
-        if signals and signals != device.signals:
-            changes["signals"] = signals
-        Device.objects.filter(pk=device.pk).update(**changes)
     with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO accounts_device (fingerprint, owner_id, first_seen, last_seen, is_banned, signals)
+               VALUES (%(f)s, %(u)s, %(now)s, %(now)s, false, %(s)s)
+               ON CONFLICT (fingerprint) DO UPDATE SET last_seen = EXCLUDED.last_seen,
+                   signals = CASE WHEN EXCLUDED.signals = '{}'::jsonb THEN accounts_device.signals
+                                  ELSE EXCLUDED.signals END
+               RETURNING id, owner_id, first_seen, is_banned, signals""",
+            {"f": fingerprint, "u": user.pk, "now": now, "s": json.dumps(signals or {})},
+        )
+        pk, owner_id, first_seen, is_banned, stored = cursor.fetchone()
         cursor.execute(
             """INSERT INTO accounts_deviceuse (device_id, user_id, first_seen, last_seen) VALUES (%s, %s, %s, %s)
                ON CONFLICT (device_id, user_id) DO UPDATE SET last_seen = EXCLUDED.last_seen""",
-            [device.pk, user.pk, now, now],
+            [pk, user.pk, now, now],
         )
-    return device
+    signals_value = stored if isinstance(stored, dict) else json.loads(stored)
+    return Device(
+        pk=pk,
+        fingerprint=fingerprint,
+        owner_id=owner_id,
+        first_seen=first_seen,
+        last_seen=now,
+        is_banned=is_banned,
+        signals=signals_value,
+    )
 
 
 def request_device(request, user: User) -> Device | None:

@@ -1,10 +1,14 @@
-"""A banned account, signed in, gets the suspension notice on every page (403) and `account_banned` on the API; the
-appeal form, logging out, switching language and static files stay reachable."""
+"""A banned account, signed in, gets the suspension notice on every page (403) and `account_banned` on the API (token
+callers through `BanAwareTokenAuthentication`); the appeal form, logging out, switching language and static files
+stay reachable."""
 
 from django.http import JsonResponse
 from django.shortcuts import render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
+from rest_framework.authentication import TokenAuthentication
+
+from common.errors import ApplicationError
 
 API_PREFIX = "/api/"
 ALWAYS_OPEN = ("/static/", "/healthz", "/favicon.ico")
@@ -27,16 +31,6 @@ def _open_paths() -> tuple[str, ...]:
     )
 
 
-def _token_user_banned(request) -> bool:
-    """An API caller authenticated by token (DRF authenticates later, in the view): is the token's account banned?"""
-    words = request.headers.get("Authorization", "").split()
-    if len(words) != 2 or words[0].lower() != "token":
-        return False
-    from rest_framework.authtoken.models import Token
-
-    return Token.objects.filter(key=words[1], user__is_banned=True).exists()
-
-
 class BannedUserMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -46,16 +40,30 @@ class BannedUserMiddleware:
         user = getattr(request, "user", None)
         banned = bool(user is not None and user.is_authenticated and user.is_banned)
         api = path.startswith(API_PREFIX)
-        if not (banned or (api and _token_user_banned(request))) or path.startswith(_open_paths()):
+        if not banned or path.startswith(_open_paths()):
             return self.get_response(request)
-        appeal = _url("antifraud:appeal", "/appeal/")
         if api:
-            return JsonResponse(
-                {
-                    "code": "account_banned",
-                    "message": _("This account is suspended. You can appeal at %(url)s.") % {"url": appeal},
-                    "details": {"appeal_url": request.build_absolute_uri(appeal)},
-                },
-                status=403,
-            )
+            error = account_banned_error(request)
+            return JsonResponse({"code": error.code, "message": error.message, "details": error.details}, status=403)
         return render(request, "antifraud/banned.html", status=403)
+
+
+def account_banned_error(request) -> ApplicationError:
+    appeal = _url("antifraud:appeal", "/appeal/")
+    return ApplicationError(
+        _("This account is suspended. You can appeal at %(url)s.") % {"url": appeal},
+        code="account_banned",
+        status=403,
+        details={"appeal_url": request.build_absolute_uri(appeal)},
+    )
+
+
+class BanAwareTokenAuthentication(TokenAuthentication):
+    """Token callers of a banned account get `account_banned`, checked on the user the token lookup already loaded
+    (session callers are answered by the middleware above)."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and result[0].is_banned:
+            raise account_banned_error(request)
+        return result
