@@ -119,7 +119,7 @@ def test_the_same_scripted_trail_across_accounts_is_held_from_the_third(merchant
 
 
 def test_a_shopper_sharing_a_device_with_the_merchants_staff_is_held(merchant_client):
-    campaign = two_way_campaign(merchant=merchant_client.merchant)  # default policy: no trail expected
+    two_way_campaign(merchant=merchant_client.merchant)  # default policy: no trail expected
     staff = MerchantStaffFactory(merchant=merchant_client.merchant).user
     device = DeviceFactory()
     now = timezone.now()
@@ -132,7 +132,6 @@ def test_a_shopper_sharing_a_device_with_the_merchants_staff_is_held(merchant_cl
     verdict = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
     assert [s["code"] for s in verdict.signals][:1] == ["staff_overlap"]
     assert verdict.decision == "review" and all(r.held_for_review for r in rebates)
-    assert campaign.pk
 
 
 def test_a_banned_shopper_cannot_spend_a_packet_and_the_attempt_is_kept(merchant_client):
