@@ -39,10 +39,15 @@ def _listed(*, user_id: int | None, device_id: int | None, ip: str | None) -> di
     return {which: tuple(sorted(kinds)) for which, kinds in found.items()}
 
 
-def _open_findings(user_ids: list[int], merchant_id: int | None) -> tuple[str, ...]:
-    involved = Q(user_ids__overlap=user_ids)
-    if merchant_id:
-        involved |= Q(merchant_id=merchant_id, kind=Finding.Kind.COLLUSION)
+def _open_findings(*, user_id: int | None = None, merchant_id: int | None = None) -> tuple[str, ...]:
+    """Open findings against one beneficiary: those naming the account, or — for a merchant — a collusion finding
+    about the merchant. A merchant's finding never reaches its customers' legs: it names the shoppers it suspects."""
+    if user_id:
+        involved = Q(user_ids__overlap=[user_id])
+    elif merchant_id:
+        involved = Q(merchant_id=merchant_id, kind=Finding.Kind.COLLUSION)
+    else:
+        return ()
     findings = Finding.objects.filter(involved, status=Finding.Status.OPEN).order_by("pk")[:5]
     return tuple(f"#{f.pk} {f.get_kind_display()}" for f in findings)
 
@@ -82,7 +87,7 @@ def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnCo
             else 0
         ),
         staff_overlap=_staff_overlap(shopper, merchant_id, context.ip, now),
-        open_findings=_open_findings([shopper.pk], merchant_id),
+        open_findings=_open_findings(user_id=shopper.pk),
         account_age_seconds=int((now - shopper.date_joined).total_seconds()),
         packet_age_seconds=int((now - packet.issued_at).total_seconds()),
     )
@@ -155,7 +160,7 @@ def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | N
         facts = RiskFacts(
             allow_listed=_listed(user_id=user_id, device_id=None, ip=None)["allow"] if user_id else (),
             user_banned=user_id in banned,
-            open_findings=_open_findings([user_id] if user_id else [], merchant_id),
+            open_findings=_open_findings(user_id=user_id, merchant_id=merchant_id),
             inherited=inherited,
         )
         verdicts.append(assess(facts, policy_values(policy)))

@@ -80,7 +80,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -179,7 +179,6 @@ class Config:
     farm_invitees: int = 8
     self_referrals: int = 16
     detect_every: int = 60  # minutes between detector runs (beat's default is 10: hourly is the harder case)
-    variants: tuple[str, ...] = ()  # proposals measured in this process only (VARIANTS), not made in the product
 
     @classmethod
     def small(cls, seed: int = 6) -> Config:
@@ -328,29 +327,6 @@ def instrument() -> Callable[[], None]:
         packets_services.order_create, packets_batch.packet_claim, outbox.outbox_publish = saved
 
     return undo
-
-
-def _merchant_findings_on_merchant_legs() -> Callable[[], None]:
-    """Proposal: a merchant's open collusion finding holds the merchant's own (issuer) legs only, not the rebates of
-    shoppers the finding does not name. Today `antifraud.assess.redemption_facts` looks up findings for the shopper
-    *and* the merchant, so every redemption at a merchant under a collusion finding is held, honest customers'
-    included; the issuer leg's own verdict (`rebate_verdicts`) keeps the merchant lookup."""
-    from antifraud import assess
-
-    original = assess._open_findings
-
-    def open_findings(user_ids, merchant_id):
-        return original(user_ids, None if user_ids else merchant_id)
-
-    assess._open_findings = open_findings
-
-    def undo():
-        assess._open_findings = original
-
-    return undo
-
-
-VARIANTS = {"merchant-findings-on-merchant-legs": _merchant_findings_on_merchant_legs}
 
 
 # --- attempts ------------------------------------------------------------------------------------------------------
@@ -1545,7 +1521,6 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         )
     started = time.monotonic()
     undo = instrument()
-    undo_variants = [VARIANTS[name]() for name in cfg.variants]
     saved = {k: getattr(settings, k, None) for k in ("RATELIMIT_CACHE_PREFIX", "PASSWORD_HASHERS")}
     # Speed only: MD5 hashing of the corpus's throw-away passwords (the real hasher costs ~0.3 s per sign-up).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -1571,8 +1546,6 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
     finally:
         if instrumented:
             Template._render = instrumented
-        for undo_variant in reversed(undo_variants):
-            undo_variant()
         undo()
         for key, value in saved.items():
             setattr(settings, key, value)
@@ -1662,7 +1635,6 @@ def format_report(report: dict) -> str:
     lines.append(
         f"run: {run['seconds']} s, {run['requests']} requests, {run['detector_runs']} detector runs, "
         f"{run['clock_shifts']} clock shifts, TIME_ZONE {run['time_zone']}, seed {report['config']['seed']}"
-        + (f", proposals measured: {', '.join(report['config']['variants'])}" if report["config"]["variants"] else "")
     )
     return "\n".join(lines)
 
@@ -1692,13 +1664,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--farm-invitees", type=int, default=defaults.farm_invitees, help="invitees per referral farm")
     p.add_argument("--self-referrals", type=int, default=defaults.self_referrals)
     p.add_argument("--detect-every", type=int, default=defaults.detect_every, help="minutes between detector runs")
-    p.add_argument(
-        "--variant",
-        action="append",
-        default=[],
-        choices=sorted(VARIANTS),
-        help="measure a proposed change, patched in this process only (see VARIANTS); repeatable",
-    )
     p.add_argument("--small", action="store_true", help="the test suite's small corpus (other sizes ignored)")
     p.add_argument("--json", type=Path, help="also write the figures (and every attempt) here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -1707,7 +1672,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def config_from(args: argparse.Namespace) -> Config:
     if args.small:
-        return replace(Config.small(seed=args.seed), variants=tuple(args.variant))
+        return Config.small(seed=args.seed)
     fake = {} if args.fake is None else {"fake_no_trail": args.fake, "fake_too_fast": args.fake}
     if args.fake is not None:
         fake["fake_scripted"] = args.fake
@@ -1723,7 +1688,6 @@ def config_from(args: argparse.Namespace) -> Config:
         farm_invitees=args.farm_invitees,
         self_referrals=args.self_referrals,
         detect_every=args.detect_every,
-        variants=tuple(args.variant),
         **fake,
     )
 

@@ -169,6 +169,45 @@ def test_a_rebate_is_held_when_its_beneficiary_was_named_in_a_finding_after_the_
     call_command("audit")
 
 
+def test_a_merchants_collusion_finding_holds_the_merchants_leg_but_not_an_unnamed_customers(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    shopper, colluder = veteran(), veteran()
+    code = earn_packet(merchant_client, shopper)
+    Finding.objects.create(
+        kind="collusion",
+        fingerprint=f"merchant:{merchant_client.merchant.pk}",
+        merchant=merchant_client.merchant,
+        user_ids=[colluder.pk],
+        explanation="test",
+    )
+
+    order, _ = spend(merchant_client, shopper, code)
+
+    rebates = {r.role: r for r in Rebate.objects.filter(redemption=order.redemption)}
+    assert not rebates["holder"].held_for_review and rebates["holder"].risk_assessment.decision == "allow"
+    assert rebates["issuer"].held_for_review and rebates["issuer"].risk_assessment.decision == "review"
+    assert RiskAssessment.objects.get(redemption=order.redemption, subject="redemption").decision == "allow"
+    call_command("audit")
+
+
+def test_a_shopper_named_in_a_merchants_collusion_finding_is_held_on_both_legs(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    colluder = veteran()
+    code = earn_packet(merchant_client, colluder)
+    Finding.objects.create(
+        kind="collusion",
+        fingerprint=f"merchant:{merchant_client.merchant.pk}",
+        merchant=merchant_client.merchant,
+        user_ids=[colluder.pk],
+        explanation="test",
+    )
+
+    order, _ = spend(merchant_client, colluder, code)
+
+    assert all(r.held_for_review for r in Rebate.objects.filter(redemption=order.redemption))
+    call_command("audit")
+
+
 def test_every_rebate_has_an_assessment(merchant_client):
     two_way_campaign(merchant=merchant_client.merchant)
     shopper = veteran()
