@@ -21,9 +21,10 @@ Detectors (kind — fingerprint — what it means):
   spent in the window.
 * `packet_farm` — ``device:<id>:<day>`` / ``ip:<ip>:<day>`` — ≥ `ANTIFRAUD_PACKET_FARM_MIN_ACCOUNTS` (3) accounts
   earned or claimed packets from one device or one IP on one day (in TIME_ZONE). For an IP only accounts opened in the
-  last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account): a farm behind one connection is made
-  of fresh accounts, while established accounts sharing an office, campus or carrier NAT are ordinary (see the fraud
-  corpus in docs/ANTIFRAUD.md, "Evaluation").
+  last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account), and only when they outnumber the
+  established accounts that earned, claimed or spent from the IP in the window: a farm behind one connection is made
+  of fresh accounts, while an office, campus or carrier NAT has its regulars, among whom a few newcomers signing up on
+  one day are ordinary (see the fraud corpus in docs/ANTIFRAUD.md, "Evaluation").
 
 What "sharing" means, for every detector: a device = a `DeviceUse` row (any time), or the device of an earning event
 or an order in the window; an IP = the IP of an earning event or an order in the window, except IPs from which more
@@ -812,39 +813,52 @@ def detect_packet_farms(
     *, days: int | None = None, now: datetime | None = None, min_accounts: int | None = None
 ) -> list[Finding]:
     """Devices from which ≥ `min_accounts` accounts earned or claimed packets on one day (TIME_ZONE), and IPs from
-    which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did."""
+    which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did — when those fresh
+    accounts outnumber the established accounts that used the IP in the window (a shared NAT has its regulars)."""
     params = _window(days, now)
     min_accounts = min_accounts or setting("PACKET_FARM_MIN_ACCOUNTS")
     ip_account_days = setting("PACKET_FARM_IP_ACCOUNT_DAYS")
     rows = _rows(
         f"""
         WITH ev AS (
-            SELECT ee.user_id, ee.ip, ee.device_id, (ee.at AT TIME ZONE %(tz)s)::date AS day,
-                   u.date_joined >= %(now)s - make_interval(days => %(ip_account_days)s) AS new_account
+            SELECT ee.kind, ee.user_id, ee.ip, ee.device_id, (ee.at AT TIME ZONE %(tz)s)::date AS day,
+                   %(ip_account_days)s = 0
+                   OR u.date_joined >= %(now)s - make_interval(days => %(ip_account_days)s) AS new_account
             FROM {T["ee"]} ee JOIN {T["user"]} u ON u.id = ee.user_id
-            WHERE ee.kind IN ('issue', 'claim') AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
+            WHERE ee.kind IN {_KINDS} AND ee.at >= %(since)s AND ee.at <= %(now)s AND {_OWN_EVENT}
+        ),
+        earned AS (SELECT * FROM ev WHERE kind IN ('issue', 'claim')),
+        regulars AS (
+            SELECT ip, count(DISTINCT user_id) AS n FROM ev WHERE ip IS NOT NULL AND NOT new_account GROUP BY ip
         )
-        SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*)
-        FROM ev WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}
+        SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*), 0
+        FROM earned WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}
         GROUP BY device_id, day HAVING count(DISTINCT user_id) >= %(min_accounts)s
         UNION ALL
-        SELECT 'ip', host(ip), day, array_agg(DISTINCT user_id ORDER BY user_id), count(*)
-        FROM ev WHERE ip IS NOT NULL AND (%(ip_account_days)s = 0 OR new_account)
-          AND NOT {_ALLOWED_IP.format(ip="ip")}
-        GROUP BY ip, day HAVING count(DISTINCT user_id) >= %(min_accounts)s
+        SELECT 'ip', host(e.ip), e.day, array_agg(DISTINCT e.user_id ORDER BY e.user_id), count(*),
+               coalesce(r.n, 0)
+        FROM earned e LEFT JOIN regulars r ON r.ip = e.ip
+        WHERE e.ip IS NOT NULL AND e.new_account AND NOT {_ALLOWED_IP.format(ip="e.ip")}
+        GROUP BY e.ip, e.day, r.n
+        HAVING count(DISTINCT e.user_id) >= %(min_accounts)s AND count(DISTINCT e.user_id) > coalesce(r.n, 0)
         ORDER BY 1, 2, 3""",
         {**params, "tz": settings.TIME_ZONE, "min_accounts": min_accounts, "ip_account_days": ip_account_days},
     )
     devices = _devices(int(value) for via, value, *_rest in rows if via == "device")
-    people = _people(pk for *_head, users, _n in rows for pk in users)
+    people = _people(pk for *_head, users, _events, _regulars in rows for pk in users)
     findings = []
-    for via, value, day, users, events in rows:
+    for via, value, day, users, events, regulars in rows:
         fresh = f" opened in the last {ip_account_days} days" if via == "ip" and ip_account_days else ""
         explanation = (
             f"On {day.isoformat()}, {len(users)} different accounts{fresh} earned or claimed {events} packet(s) from "
             f"{_link_words(via, value, devices)}: {_joined([people[pk] for pk in users])}. Many accounts collecting "
             "packets from one phone or one connection in a day are usually one person farming packets."
         )
+        if fresh:
+            explanation += (
+                f" Only {regulars} established account(s) used this connection in the last {params['days']} days: "
+                "it is not a busy shared network."
+            )
         finding, _changed = finding_record(
             kind=Finding.Kind.PACKET_FARM,
             fingerprint=f"{via}:{value}:{day.isoformat()}",
@@ -857,6 +871,7 @@ def detect_packet_farms(
                 "day": day.isoformat(),
                 "accounts": list(users),
                 "events": events,
+                "established_accounts": regulars,
                 "refs": [f"user:{pk}" for pk in users],
             },
         )

@@ -391,6 +391,51 @@ def test_packet_farm_one_device_used_by_three_accounts_on_three_days_is_no_findi
     assert detect_packet_farms() == []
 
 
+def established():
+    return UserFactory(date_joined=timezone.now() - timedelta(days=90))
+
+
+def test_packet_farm_three_new_accounts_earning_from_one_ip_nobody_else_uses_is_a_finding(campaign):
+    accounts = [UserFactory() for _ in range(3)]
+    for user in accounts:
+        earn(user, campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
+
+    (finding,) = detect_packet_farms()
+
+    assert finding.fingerprint.startswith("ip:10.6.0.9:")
+    assert finding.user_ids == sorted(u.pk for u in accounts)
+    assert finding.evidence["established_accounts"] == 0
+
+
+def test_packet_farm_three_established_accounts_sharing_an_ip_is_no_finding(campaign):
+    for _ in range(3):
+        earn(established(), campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
+
+    assert detect_packet_farms() == []
+
+
+def test_packet_farm_new_accounts_on_a_network_with_more_regulars_is_no_finding(campaign):
+    """A campus NAT: three students sign up on one day where four established accounts earn or spend too."""
+    for user in [established() for _ in range(4)]:
+        earn(user, campaign=campaign, ip="10.6.0.9", device=DeviceFactory(), at=timezone.now() - timedelta(days=2))
+    for _ in range(3):
+        earn(UserFactory(), campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
+
+    assert detect_packet_farms() == []
+
+
+def test_packet_farm_new_accounts_outnumbering_the_regulars_of_an_ip_is_a_finding(campaign):
+    earn(established(), campaign=campaign, kind="redeem", ip="10.6.0.9", device=DeviceFactory())
+    fresh = [UserFactory() for _ in range(3)]
+    for user in fresh:
+        earn(user, campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
+
+    (finding,) = detect_packet_farms()
+
+    assert finding.user_ids == sorted(u.pk for u in fresh)
+    assert finding.evidence["established_accounts"] == 1
+
+
 def test_packet_farm_ignores_an_allow_listed_ip(campaign):
     ListEntry.objects.create(list="allow", kind="ip", value="10.6.0.1", reason="office")
     for _ in range(3):
