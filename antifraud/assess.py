@@ -1,6 +1,7 @@
 """Risk assessments of redemptions (at checkout, in the order's transaction) and of rebates (in the worker, before
 they are credited): gather the facts from the database, let `scoring.assess` decide, record the verdict."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
@@ -70,7 +71,7 @@ def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnCo
     trail = None
     if trail_required:
         verdict = trail_verdict(keys=context.trail_keys, user=shopper, order_at=now)
-        trail = TrailFacts(verdict.events, verdict.seconds, verdict.twins)
+        trail = TrailFacts(verdict.events, verdict.seconds, verdict.twins, verdict.signature)
     listed = _listed(user_id=shopper.pk, device_id=device and device.pk, ip=context.ip)
     return RiskFacts(
         allow_listed=listed["allow"],
@@ -93,7 +94,13 @@ def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnCo
     )
 
 
-def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy, now: datetime) -> Assessment:
+@dataclass(frozen=True)
+class RedemptionVerdict:
+    assessment: Assessment
+    trail_signature: str  # "" when no trail was looked at
+
+
+def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy, now: datetime) -> RedemptionVerdict:
     """Score the spend of `packet` on `order`; raise RiskBlocked (nothing is written) when the policy blocks it."""
     facts = redemption_facts(
         shopper=order.shopper,
@@ -116,19 +123,21 @@ def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy
                 "policy": policy_values(policy).as_json(),
             },
         )
-    return verdict
+    return RedemptionVerdict(verdict, facts.trail.signature if facts.trail else "")
 
 
-def redemption_assessment_record(*, redemption, verdict: Assessment, policy: RiskPolicy) -> RiskAssessment:
+def redemption_assessment_record(*, redemption, verdict: RedemptionVerdict, policy: RiskPolicy) -> RiskAssessment:
+    assessment = verdict.assessment
     return RiskAssessment.objects.create(
         subject=RiskAssessment.Subject.REDEMPTION,
         redemption=redemption,
         campaign_id=redemption.packet.campaign_id,
         user_id=redemption.packet.holder_id,
-        score=verdict.score,
-        decision=verdict.decision,
-        signals=verdict.signals_json(),
+        score=assessment.score,
+        decision=assessment.decision,
+        signals=assessment.signals_json(),
         policy=policy_values(policy).as_json(),
+        trail_signature=verdict.trail_signature,
     )
 
 

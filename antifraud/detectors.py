@@ -19,6 +19,9 @@ Detectors (kind — fingerprint — what it means):
   group IPv4 addresses by /24 (this also groups unrelated neighbours behind a carrier's NAT, hence off by default).
 * `circular_flow` — ``ring:<sorted ids>`` — A issued a packet that B spent and B one that A spent (or A→B→C→A), all
   spent in the window.
+* `scripted_trail` — ``trail:<signature>`` — ≥ `ANTIFRAUD_SCRIPTED_TRAIL_MIN_ACCOUNTS` (3) accounts redeemed packets
+  after the same trail shape (steps and whole-second gaps) in the window: at checkout only the third replay onwards
+  scores as scripted; the finding holds what the first ones earned.
 * `packet_farm` — ``device:<id>:<day>`` / ``ip:<ip>:<day>`` — ≥ `ANTIFRAUD_PACKET_FARM_MIN_ACCOUNTS` (3) accounts
   earned or claimed packets from one device or one IP on one day (in TIME_ZONE). For an IP only accounts opened in the
   last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account), and only when they outnumber the
@@ -42,8 +45,9 @@ a note at the head of its explanation — a reviewer dismissed what they saw, no
 closed by the detectors; a confirmed one stays confirmed.
 
 Holding money (`rebates_hold_for_finding`): when a finding is new or grew, every pending rebate of its accounts (and,
-for collusion, the merchant's issuer-leg rebates on the linked orders) is held for review with a `ReviewAction`.
-Money never moves here. A rebate a reviewer released (a `release` review action) is not held again automatically.
+for collusion and scripted trails, every leg the orders it names earned — the merchant's included) is held for review
+with a `ReviewAction`. Money never moves here. A rebate a reviewer released (a `release` review action) is not held
+again automatically.
 
 Explanations are operator-facing English, written once at detection time (like the ledger's memos).
 
@@ -67,7 +71,7 @@ from packets.models import Order, Packet, Redemption
 from rebates.models import Rebate
 from rebates.payout_models import Payout, WechatOpenId
 
-from .models import EarningEvent, Finding, ListEntry, ReviewAction
+from .models import EarningEvent, Finding, ListEntry, ReviewAction, RiskAssessment
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,7 @@ DEFAULTS = {
     "REFERRAL_FARM_IPV4_PREFIX": 32,
     "PACKET_FARM_MIN_ACCOUNTS": 3,
     "PACKET_FARM_IP_ACCOUNT_DAYS": 7,
+    "SCRIPTED_TRAIL_MIN_ACCOUNTS": 3,
 }
 
 T = {
@@ -98,6 +103,7 @@ T = {
     "po": Payout._meta.db_table,
     "le": ListEntry._meta.db_table,
     "ra": ReviewAction._meta.db_table,
+    "as": RiskAssessment._meta.db_table,
 }
 
 
@@ -180,8 +186,9 @@ def finding_record(
 
 
 def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) -> int:
-    """Hold for review every pending rebate of the finding's accounts — and, for a finding naming a merchant and
-    orders (`evidence["order_ids"]`), the merchant's issuer-leg rebates on those orders. Each hold is recorded as a
+    """Hold for review every pending rebate of the finding's accounts — and, for a finding naming orders
+    (`evidence["order_ids"]`: collusion, scripted trails), every rebate leg those orders earned (the merchant's
+    issuer leg included: an order in question earned nothing yet). Each hold is recorded as a
     `ReviewAction(action="hold", actor=None)`. Returns how many rebates were held now; rebates already held, credited
     or reversed are left alone, so a second call holds nothing. A dismissed finding holds nothing. With
     `respect_releases`, a rebate a reviewer released earlier is not held again.
@@ -203,7 +210,7 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
             SELECT rb.id FROM {T["rb"]} rb WHERE rb.beneficiary_user_id = ANY(%(users)s)
             UNION
             SELECT rb.id FROM {T["rb"]} rb JOIN {T["rd"]} rd ON rd.id = rb.redemption_id
-            WHERE rd.order_id = ANY(%(orders)s) AND rb.role = 'issuer' AND rb.beneficiary_merchant_id = %(merchant)s"""
+            WHERE rd.order_id = ANY(%(orders)s)"""
         # ... then locked in primary-key order (as everywhere in the project), the conditions checked under the lock.
         ids = [
             row[0]
@@ -211,7 +218,7 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
                 f"""SELECT rb.id FROM {T["rb"]} rb
                     WHERE rb.id IN ({candidates}) AND rb.status = 'pending' AND NOT rb.held_for_review {released}
                     ORDER BY rb.id FOR UPDATE OF rb""",
-                {"users": list(finding.user_ids), "merchant": finding.merchant_id, "orders": order_ids},
+                {"users": list(finding.user_ids), "orders": order_ids},
             )
         ]
         if not ids:
@@ -879,6 +886,55 @@ def detect_packet_farms(
     return findings
 
 
+# --- 6. scripted trails ---------------------------------------------------------------------------------------------
+
+
+def detect_scripted_trails(
+    *, days: int | None = None, now: datetime | None = None, min_accounts: int | None = None
+) -> list[Finding]:
+    """Trail shapes (the same steps with the same whole-second gaps, antifraud/trail.py) behind redemptions of ≥
+    `min_accounts` accounts in the window. At checkout the third account replaying a shape is held (`scripted_trail`);
+    this finding reaches back to the first two, whose rebates are still pending, and to every leg their orders
+    earned."""
+    params = _window(days, now)
+    min_accounts = min_accounts or setting("SCRIPTED_TRAIL_MIN_ACCOUNTS")
+    rows = _rows(
+        f"""
+        SELECT ra.trail_signature, array_agg(DISTINCT ra.user_id ORDER BY ra.user_id),
+               array_agg(DISTINCT rd.order_id ORDER BY rd.order_id), min(ra.created_at), max(ra.created_at)
+        FROM {T["as"]} ra JOIN {T["rd"]} rd ON rd.id = ra.redemption_id
+        WHERE ra.subject = 'redemption' AND ra.trail_signature <> ''
+          AND ra.created_at >= %(since)s AND ra.created_at <= %(now)s
+        GROUP BY ra.trail_signature HAVING count(DISTINCT ra.user_id) >= %(min_accounts)s
+        ORDER BY 1""",
+        {**params, "min_accounts": min_accounts},
+    )
+    people = _people(pk for _sig, users, *_rest in rows for pk in users)
+    findings = []
+    for signature, users, order_ids, first, last in rows:
+        explanation = (
+            f"{len(users)} accounts placed {len(order_ids)} order(s) with red packets after exactly the same shopping "
+            f"trail — the same steps with the same seconds between them — between {first:%Y-%m-%d %H:%M} and "
+            f"{last:%Y-%m-%d %H:%M}: {_joined([people[pk] for pk in users])}. People do not repeat each other to the "
+            "second; a script does. The orders are likely fake (no real shopping behind them)."
+        )
+        finding, _changed = finding_record(
+            kind=Finding.Kind.SCRIPTED_TRAIL,
+            fingerprint=f"trail:{signature}",
+            user_ids=users,
+            merchant_id=None,
+            explanation=explanation,
+            evidence={
+                "signature": signature,
+                "accounts": list(users),
+                "order_ids": list(order_ids),
+                "refs": [f"order:{pk}" for pk in order_ids],
+            },
+        )
+        findings.append(finding)
+    return findings
+
+
 # --- all of them ----------------------------------------------------------------------------------------------------
 
 DETECTORS = {
@@ -887,6 +943,7 @@ DETECTORS = {
     Finding.Kind.REFERRAL_FARM: detect_referral_farms,
     Finding.Kind.CIRCULAR_FLOW: detect_circular_flows,
     Finding.Kind.PACKET_FARM: detect_packet_farms,
+    Finding.Kind.SCRIPTED_TRAIL: detect_scripted_trails,
 }
 
 

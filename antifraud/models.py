@@ -155,6 +155,8 @@ class RiskAssessment(models.Model):
     decision = models.CharField(_("decision"), max_length=8, choices=Decision.choices)
     signals = models.JSONField(_("signals"), default=list)  # [{"code", "weight", "detail"}] in evaluation order
     policy = models.JSONField(default=dict)  # the thresholds the decision was taken with
+    # A redemption's trail shape (antifraud/trail.py): the scripted-trail detector groups redemptions by it.
+    trail_signature = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(_("assessed at"), auto_now_add=True)
 
     class Meta:
@@ -165,7 +167,12 @@ class RiskAssessment(models.Model):
                 fields=["redemption"], condition=Q(subject="redemption"), name="one_assessment_per_redemption"
             ),
         ]
-        indexes = [models.Index(fields=["decision", "-created_at"], name="assessment_decision")]
+        indexes = [
+            models.Index(fields=["decision", "-created_at"], name="assessment_decision"),
+            models.Index(
+                fields=["trail_signature"], condition=~Q(trail_signature=""), name="assessment_trail_signature"
+            ),
+        ]
 
 
 class Finding(models.Model):
@@ -177,6 +184,7 @@ class Finding(models.Model):
         REFERRAL_FARM = "referral_farm", _("referral farm")
         CIRCULAR_FLOW = "circular_flow", _("circular packet flow")
         PACKET_FARM = "packet_farm", _("packet farming")
+        SCRIPTED_TRAIL = "scripted_trail", _("scripted shopping trail")
 
     class Status(models.TextChoices):
         OPEN = "open", _("open")

@@ -93,6 +93,7 @@ class TrailFacts:
     events: int
     seconds: int
     twins: int
+    signature: str = ""  # the shape's id (not scored: recorded for the scripted-trail detector)
 
 
 @dataclass(frozen=True)

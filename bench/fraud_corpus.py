@@ -21,7 +21,8 @@ detectors compare stored timestamps with the wall clock, so simulated time passe
 backwards, exactly as far as the simulated time advanced — which is what real elapsed time would have left in
 them, relative to "now":
 * every 10-minute tick (and each night, in one step), `shift_stored_times` moves back: EarnCounter.last_at (and its
-  `day`, recomputed in TIME_ZONE), EarningEvent.at, User.date_joined and Order.created_at; TrailEvent.at of steps
+  `day`, recomputed in TIME_ZONE), EarningEvent.at, User.date_joined, Order.created_at and the created_at of
+  redemptions' RiskAssessments (the scripted-trail detector's window); TrailEvent.at of steps
   younger than 3 hours, TrailSession.signed_at of signatures younger than 25 hours and Packet.issued_at of packets
   younger than an hour (older ones are read by nothing: the trail window is 2 hours, the signature window a day, the
   "just earned" signal 120 s; frozen above that age they stay outside). These are every timestamp the limits, the
@@ -228,6 +229,7 @@ def _shift_sql() -> list[str]:
         "u": User._meta.db_table,
         "p": Packet._meta.db_table,
         "o": Order._meta.db_table,
+        "ra": RiskAssessment._meta.db_table,
     }
     # Rows older than the longest window that reads them are left where they are: their age is frozen above that
     # window, so they stay outside it (trail steps: 2 h; trail signatures: 1 day; a packet's age: 120 s).
@@ -239,6 +241,7 @@ def _shift_sql() -> list[str]:
         f"UPDATE {t['u']} SET date_joined = date_joined - %(d)s",
         f"UPDATE {t['p']} SET issued_at = issued_at - %(d)s WHERE issued_at > now() - interval '1 hour'",
         f"UPDATE {t['o']} SET created_at = created_at - %(d)s",
+        f"UPDATE {t['ra']} SET created_at = created_at - %(d)s WHERE subject = 'redemption'",
     ]
 
 

@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from accounts.models import DeviceUse
+from antifraud.detectors import detect_scripted_trails
 from antifraud.models import Finding, ReviewAction, RiskAssessment, RiskPolicy, TrailEvent
 from packets.models import Order, Packet
 from rebates.models import AccountKind, LedgerAccount, Rebate
@@ -116,6 +117,42 @@ def test_the_same_scripted_trail_across_accounts_is_held_from_the_third(merchant
         ["similar_trail", "packet_just_earned"],
         ["scripted_trail", "packet_just_earned"],
     ]
+
+
+def replay(client, gaps_by_account: list[list[int]]):
+    """One order per fresh account, each after a reported trail with the given gaps; returns the orders."""
+    orders = []
+    for n, gaps in enumerate(gaps_by_account):
+        shopper = veteran()
+        code = earn_packet(client, shopper)
+        report_trail(client, shopper, f"sess-{n}-{shopper.pk}", gaps=gaps)
+        order, _ = spend(client, shopper, code, session_id=f"sess-{n}-{shopper.pk}")
+        orders.append(order)
+    return orders
+
+
+def test_the_scripted_trail_finding_holds_every_leg_of_the_first_replays_too(merchant_client, campaign):
+    campaign.hold_days = 7  # a return window: the first replays' rebates are still pending when the detector runs
+    campaign.save(update_fields=["hold_days"])
+    orders = replay(merchant_client, [[45, 45, 45]] * 3)
+    first_two = Rebate.objects.filter(redemption__order__in=orders[:2])
+    assert not any(r.held_for_review for r in first_two)  # at checkout they had no (or one) twin
+
+    (finding,) = detect_scripted_trails()
+
+    assert finding.kind == "scripted_trail"
+    assert finding.user_ids == sorted(o.shopper_id for o in orders)
+    assert finding.evidence["order_ids"] == sorted(o.pk for o in orders)
+    legs = Rebate.objects.filter(redemption__order__in=orders)
+    assert legs.count() == 6 and all(r.held_for_review and r.status == "pending" for r in legs)
+    assert {r.role for r in legs} == {"holder", "issuer"}  # the merchant's legs on the fake orders too
+    call_command("audit")
+
+
+def test_two_accounts_with_the_same_trail_shape_are_no_scripted_trail_finding(merchant_client, campaign):
+    replay(merchant_client, [[45, 45, 45], [45, 45, 45], [45, 46, 45]])
+
+    assert detect_scripted_trails() == []
 
 
 def test_a_shopper_sharing_a_device_with_the_merchants_staff_is_held(merchant_client):
