@@ -180,6 +180,7 @@ class Config:
     farm_invitees: int = 8
     self_referrals: int = 16
     detect_every: int = 60  # minutes between detector runs (beat's default is 10: hourly is the harder case)
+    warmup_days: int = 7  # established honest shoppers shop before the period (not measured): the detectors' window
 
     @classmethod
     def small(cls, seed: int = 6) -> Config:
@@ -209,6 +210,7 @@ PRICES = {sku: price for sku, _name, price in CATALOGUE}
 NAMES = {sku: name for sku, name, _price in CATALOGUE}
 EARN_CARTS = [(("D", 1),), (("C", 1), ("B", 1), ("A", 1)), (("C", 2),), (("D", 1), ("A", 1))]  # ≥ 200: earns a packet
 SPEND_CARTS = [(("B", 1),), (("C", 1),), (("A", 2),), (("B", 1), ("A", 1)), (("C", 1), ("A", 1))]  # 50–199
+JOURNEYS, JOURNEY_WEIGHTS = (1, 2, 3), (50, 35, 15)  # an honest shopper's journeys in the period
 CHEAPEST = (("A", 2),)  # 59.80: the least an attacker must spend to use a packet with a 50.00 minimum
 CHAIN = (("D", 1),)  # 239.00: spends a packet and earns the next one
 
@@ -425,7 +427,7 @@ class Sim:
         self.log = log
         self.heap: list = []
         self.seq = itertools.count()
-        self.minute = 0
+        self.minute = -cfg.warmup_days * DAY  # the period starts at minute 0; the warm-up runs before it
         self.end = (cfg.days - 1) * DAY + CLOSE
         self.attempts: list[Attempt] = []
         self.ips = IpPool()
@@ -465,9 +467,9 @@ class Sim:
         self.minute = minute
 
     def run(self) -> None:
-        next_detect = self.cfg.detect_every
+        next_detect = self.minute + self.cfg.detect_every
         started = time.monotonic()
-        last_day = -1
+        last_day = None
         while self.heap:
             minute, _first, _seq, fn = heapq.heappop(self.heap)
             while next_detect <= minute:
@@ -477,7 +479,8 @@ class Sim:
             self.advance(minute)
             if day_of(minute) != last_day:
                 last_day = day_of(minute)
-                self.log(f"day {last_day + 1}/{self.cfg.days} ({time.monotonic() - started:.0f} s)")
+                which = f"day {last_day + 1}/{self.cfg.days}" if last_day >= 0 else f"warm-up day {last_day}"
+                self.log(f"{which} ({time.monotonic() - started:.0f} s)")
             fn()
         self.advance(max(self.minute, self.end) + self.cfg.detect_every)
         self.detect()
@@ -660,12 +663,14 @@ class Actor:
         return Phone(ip, f"ph-{next(self.sim.phones):05d}")
 
     def aged_account(self, phone: Phone, age_days: float, *, kind: str | None = None) -> User:
-        """An account opened long ago on this phone (created before the campaigns start, then aged)."""
+        """An account opened long ago on this phone (created before the campaigns start, then aged): `age_days` old
+        when the measured period starts (the warm-up's clock shifts age it the rest of the way)."""
         settings.RATELIMIT_CACHE_PREFIX = f"{self.sim.rate_prefix}setup:{uuid.uuid4().hex[:8]}:"
         user, status = self.sim.page_signup(phone, self.new_number())
         if user is None:
             raise RuntimeError(f"setup sign-up refused: {status}")
-        User.objects.filter(pk=user.pk).update(date_joined=timezone.now() - timedelta(days=age_days))
+        joined = timezone.now() - timedelta(days=age_days - self.sim.cfg.warmup_days)
+        User.objects.filter(pk=user.pk).update(date_joined=joined)
         self.register(user, kind)
         return user
 
@@ -881,27 +886,52 @@ class Person(Actor):
     def setup(self) -> None:
         if self.aged:
             self.phone.ip = self.ip_at(12 * 60)
-            self.user = self.aged_account(self.phone, math.exp(self.rng.uniform(math.log(2), math.log(900))))
+            self.age_days = math.exp(self.rng.uniform(math.log(2), math.log(900)))
+            self.user = self.aged_account(self.phone, self.age_days)
 
     def plan(self) -> None:
         start = 0
         if not self.aged:
             start = random_minute(self.rng, self.sim.cfg.days)
             self.sim.at(start, self.join)
-        for _ in range(self.rng.choices((1, 2, 3), weights=(50, 35, 15))[0]):
+        for _ in range(self.rng.choices(JOURNEYS, weights=JOURNEY_WEIGHTS)[0]):
             self.plan_journey(random_minute(self.rng, self.sim.cfg.days, after=start + TICK))
         if self.rng.random() < 0.25:
             self.plan_claim(random_minute(self.rng, self.sim.cfg.days, after=start + TICK))
 
+    def plan_warmup(self) -> None:
+        """Before the period, not measured: an established shopper's ordinary journeys at the period's pace, from
+        the day the account was opened — the history the detectors' window holds on a platform that has been
+        running (an IP's regulars, a shop's usual customers). Its own random stream: the period's plan is the same
+        with or without a warm-up."""
+        if not self.aged:
+            return
+        rng = self.sim.rng(f"{self.name}:warm-up")
+        pace = sum(n * w for n, w in zip(JOURNEYS, JOURNEY_WEIGHTS, strict=True)) / sum(JOURNEY_WEIGHTS)
+        opened = -self.age_days * DAY
+        for day in range(-self.sim.cfg.warmup_days, 0):
+            minute = day * DAY + rng.randrange(OPEN, CLOSE - 60, TICK)
+            if minute >= opened and rng.random() < pace / self.sim.cfg.days:
+                self.sim.at(minute, lambda: self.warmup_journey(rng))
+
+    def warmup_journey(self, rng: random.Random) -> None:
+        shop = self.world.pick_shop(rng)
+        result = self.visit(shop, rng.choice(EARN_CARTS), "", rng)
+        if result.ok and result.earned:
+            code, cart = result.earned[0], rng.choice(SPEND_CARTS)
+            self.sim.at(
+                active(self.sim.minute + rng.randrange(60, 30 * 60, TICK)), lambda: self.visit(shop, cart, code, rng)
+            )
+
     def later(self, minute: int) -> int:
         return active(minute + self.rng.randrange(60, 30 * 60, TICK))
 
-    def visit(self, shop: Shop, cart, packet_code: str) -> Result:
-        minute = self.sim.minute
+    def visit(self, shop: Shop, cart, packet_code: str, rng: random.Random | None = None) -> Result:
+        minute, rng = self.sim.minute, rng or self.rng
         if shop.channel == "store":
             self.phone.ip = self.ip_at(minute)
-            return self.sim.page_order(self.phone, self.user, shop, cart, packet_code, human(self.rng))
-        steps = human_api_steps(self.rng, cart)
+            return self.sim.page_order(self.phone, self.user, shop, cart, packet_code, human(rng))
+        steps = human_api_steps(rng, cart)
         return self.sim.api_order(
             shop,
             self.user,
@@ -910,7 +940,7 @@ class Person(Actor):
             ip=self.ip_at(minute),
             device_id=self.phone.label,
             steps=steps,
-            gaps=human_gaps(self.rng, len(steps)),
+            gaps=human_gaps(rng, len(steps)),
         )
 
     def join(self) -> None:
@@ -1408,6 +1438,8 @@ def build(sim: Sim) -> tuple[World, list[Actor]]:
             actor.setup()
     world.campaigns()
     settings.RATELIMIT_CACHE_PREFIX = f"{sim.rate_prefix}0:"
+    for person in people:
+        person.plan_warmup()
     for actor in [*people, *attackers]:
         actor.plan()
     return world, people + attackers
@@ -1637,7 +1669,8 @@ def format_report(report: dict) -> str:
     run = report["run"]
     lines.append(
         f"run: {run['seconds']} s, {run['requests']} requests, {run['detector_runs']} detector runs, "
-        f"{run['clock_shifts']} clock shifts, TIME_ZONE {run['time_zone']}, seed {report['config']['seed']}"
+        f"{run['clock_shifts']} clock shifts, TIME_ZONE {run['time_zone']}, seed {report['config']['seed']}, "
+        f"{report['config']['warmup_days']} warm-up days"
     )
     return "\n".join(lines)
 
@@ -1667,6 +1700,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--farm-invitees", type=int, default=defaults.farm_invitees, help="invitees per referral farm")
     p.add_argument("--self-referrals", type=int, default=defaults.self_referrals)
     p.add_argument("--detect-every", type=int, default=defaults.detect_every, help="minutes between detector runs")
+    p.add_argument(
+        "--warmup-days",
+        type=int,
+        default=defaults.warmup_days,
+        help=f"days established honest shoppers shop before the period, not measured (default {defaults.warmup_days})",
+    )
     p.add_argument("--small", action="store_true", help="the test suite's small corpus (other sizes ignored)")
     p.add_argument("--json", type=Path, help="also write the figures (and every attempt) here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
@@ -1691,6 +1730,7 @@ def config_from(args: argparse.Namespace) -> Config:
         farm_invitees=args.farm_invitees,
         self_referrals=args.self_referrals,
         detect_every=args.detect_every,
+        warmup_days=args.warmup_days,
         **fake,
     )
 
