@@ -45,9 +45,9 @@ a note at the head of its explanation — a reviewer dismissed what they saw, no
 closed by the detectors; a confirmed one stays confirmed.
 
 Holding money (`rebates_hold_for_finding`): when a finding is new or grew, every pending rebate of its accounts (and,
-for collusion and scripted trails, every leg the orders it names earned — the merchant's included) is held for review
-with a `ReviewAction`. Money never moves here. A rebate a reviewer released (a `release` review action) is not held
-again automatically.
+for collusion, scripted trails and packet farms, every leg the orders it names earned — the merchant's included) is
+held for review with a `ReviewAction`. Money never moves here. A rebate a reviewer released (a `release` review
+action) is not held again automatically.
 
 Explanations are operator-facing English, written once at detection time (like the ledger's memos).
 
@@ -187,7 +187,7 @@ def finding_record(
 
 def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) -> int:
     """Hold for review every pending rebate of the finding's accounts — and, for a finding naming orders
-    (`evidence["order_ids"]`: collusion, scripted trails), every rebate leg those orders earned (the merchant's
+    (`evidence["order_ids"]`: collusion, scripted trails, packet farms), every rebate leg those orders earned (the merchant's
     issuer leg included: an order in question earned nothing yet). Each hold is recorded as a
     `ReviewAction(action="hold", actor=None)`. Returns how many rebates were held now; rebates already held, credited
     or reversed are left alone, so a second call holds nothing. A dismissed finding holds nothing. With
@@ -853,6 +853,13 @@ def detect_packet_farms(
     )
     devices = _devices(int(value) for via, value, *_rest in rows if via == "device")
     people = _people(pk for *_head, users, _events, _regulars in rows for pk in users)
+    spent = defaultdict(list)  # account → orders it spent packets on in the window
+    for user_id, order_id in _rows(
+        f"""SELECT DISTINCT ee.user_id, rd.order_id FROM {T["ee"]} ee JOIN {T["rd"]} rd ON rd.packet_id = ee.packet_id
+            WHERE ee.kind = 'redeem' AND ee.user_id = ANY(%(users)s) AND ee.at >= %(since)s AND ee.at <= %(now)s""",
+        {**params, "users": list(people)},
+    ):
+        spent[user_id].append(order_id)
     findings = []
     for via, value, day, users, events, regulars in rows:
         fresh = f" opened in the last {ip_account_days} days" if via == "ip" and ip_account_days else ""
@@ -879,6 +886,9 @@ def detect_packet_farms(
                 "accounts": list(users),
                 "events": events,
                 "established_accounts": regulars,
+                # Every leg a farmed packet's spend earned waits for review, the shop's too. Not refs: a named
+                # account's next order is no new evidence of farming (it would reopen a dismissed finding).
+                "order_ids": sorted(pk for user in users for pk in spent[user]),
                 "refs": [f"user:{pk}" for pk in users],
             },
         )

@@ -171,6 +171,7 @@ class Config:
     honest: int = 300
     farms: int = 4
     farm_accounts: int = 8
+    fresh_device_farms: int = 4  # packet farms wiping the browser before each sign-up (one IP, a device per account)
     fake_no_trail: int = 10
     fake_too_fast: int = 10
     fake_scripted: int = 12
@@ -191,6 +192,7 @@ class Config:
             honest=48,
             farms=2,
             farm_accounts=6,
+            fresh_device_farms=2,
             fake_no_trail=4,
             fake_too_fast=4,
             fake_scripted=6,
@@ -1092,17 +1094,17 @@ class Attacker(Actor):
         return self.sim.page_order(phone, user, shop, cart, code, gaps or human(self.rng))
 
     def signups(
-        self, phone: Phone, count: int, start: int, on_account: Callable[[User], None], invite: str = ""
+        self, phone_for: Callable[[], Phone], count: int, start: int, on_account: Callable[[User], None], invite=""
     ) -> None:
-        """Open `count` accounts on one phone, one every 20–40 minutes; stop for the day when a sign-up brought
-        fewer packets than it should (a daily limit) and go on the next morning."""
+        """Open `count` accounts, each on the phone `phone_for()` gives, one every 20–40 minutes; stop for the day
+        when a sign-up brought fewer packets than it should (a daily limit) and go on the next morning."""
         state = {"left": count}
         expected = 2 if invite else 1
 
         def one():
             if state["left"] <= 0:
                 return
-            user, status = self.sim.page_signup(phone, self.new_number(), invite)
+            user, status = self.sim.page_signup(phone_for(), self.new_number(), invite)
             if user is None:
                 self.sim.at(self.sim.minute + 60 if status == 429 else self.sim.minute + TICK, one)
                 return
@@ -1124,15 +1126,24 @@ class Attacker(Actor):
 
 
 class PacketFarm(Attacker):
-    """One phone, one IP, many accounts: each signs up (newbie packet), claims a leaflet code, spends both."""
+    """One IP, many accounts: each signs up (newbie packet), claims a leaflet code, spends both. `one_phone`: all on
+    one phone; `fresh_devices`: the browser's data is wiped before each sign-up (a new device cookie every account),
+    so only the connection links them."""
 
-    def __init__(self, sim, world, index):
-        super().__init__(sim, "packet_farm", f"farm{index}")
-        self.world = world
-        self.phone = self.new_phone(sim.ips.take("100.64"))
+    def __init__(self, sim, world, index, mode):
+        super().__init__(sim, "packet_farm", f"farm-{mode}{index}", mode)
+        self.world, self.mode, self.ip = world, mode, sim.ips.take("100.64")
+        self.phone = self.new_phone(self.ip)
+        self.phones: dict[int, Phone] = {}  # account → the phone (device) it was opened on
+
+    def next_phone(self) -> Phone:
+        if self.mode == "fresh_devices":
+            self.phone = self.new_phone(self.ip)
+        return self.phone
 
     def plan(self) -> None:
-        self.signups(self.phone, self.sim.cfg.farm_accounts, random_minute(self.rng, 1, hi=10 * 60), self.account)
+        start = random_minute(self.rng, 1, hi=10 * 60)
+        self.signups(self.next_phone, self.sim.cfg.farm_accounts, start, self.account)
 
     def deferred_signups(self, left: int) -> None:
         for _ in range(left):
@@ -1147,6 +1158,7 @@ class PacketFarm(Attacker):
                 )
 
     def account(self, user: User) -> None:
+        phone = self.phones[user.pk] = self.phone
         shop_a, shop_b = (
             self.world.pick_shop(self.rng, channel="store"),
             self.world.pick_shop(self.rng, channel="store"),
@@ -1159,7 +1171,7 @@ class PacketFarm(Attacker):
         if packet is None:
             att.outcome, att.reason = BLOCKED, "not_issued"
         elif att.outcome == PLANNED:
-            self.spend(att, spend_at, lambda: self.pages_visit(self.phone, user, shop_a, CHEAPEST, packet.code))
+            self.spend(att, spend_at, lambda: self.pages_visit(phone, user, shop_a, CHEAPEST, packet.code))
         code = self.world.take_code()
         claim_at = active(self.sim.minute + self.rng.randrange(10, 40, TICK))
         claim_spend_at = active(claim_at + self.rng.randrange(20, 180, TICK))
@@ -1169,11 +1181,13 @@ class PacketFarm(Attacker):
         self.claim(user, code, claim_at, claim_att, shop_b, 0)
 
     def claim(self, user, code, minute, att, shop, tries) -> None:
+        phone = self.phones[user.pk]
+
         def go():
-            result = self.sim.page_claim(self.phone, user, code)
+            result = self.sim.page_claim(phone, user, code)
             if result.ok:
                 spend_at = active(self.sim.minute + self.rng.randrange(20, 180, TICK))
-                self.spend(att, spend_at, lambda: self.pages_visit(self.phone, user, shop, CHEAPEST, code))
+                self.spend(att, spend_at, lambda: self.pages_visit(phone, user, shop, CHEAPEST, code))
                 return
             retry = self.retry_minute(result) if tries < 12 else None
             if retry is None:
@@ -1342,7 +1356,9 @@ class ReferralFarm(Attacker):
 
     def plan(self) -> None:
         start = random_minute(self.rng, 1, hi=10 * 60)
-        self.signups(self.farm_phone, self.sim.cfg.farm_invitees, start, self.account, invite=self.inviter.invite_code)
+        self.signups(
+            lambda: self.farm_phone, self.sim.cfg.farm_invitees, start, self.account, invite=self.inviter.invite_code
+        )
 
     def deferred_signups(self, left: int) -> None:
         for _ in range(left):
@@ -1403,7 +1419,7 @@ class SelfReferral(ReferralFarm):
 
     def plan(self) -> None:
         start = random_minute(self.rng, max(1, self.sim.cfg.days - 1))
-        self.signups(self.own_phone, 1, start, self.account, invite=self.inviter.invite_code)
+        self.signups(lambda: self.own_phone, 1, start, self.account, invite=self.inviter.invite_code)
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
@@ -1424,7 +1440,7 @@ def build(sim: Sim) -> tuple[World, list[Actor]]:
     sim.attacker_merchants = {shop.merchant.pk for shop in [brushing, *colluding]}
     people = honest_population(sim, world)
     attackers: list[Actor] = []
-    attackers += [PacketFarm(sim, world, i) for i in range(cfg.farms)]
+    attackers += [PacketFarm(sim, world, i, "one_phone") for i in range(cfg.farms)]
     attackers += [FakeOrders(sim, world, "no_trail", i, brushing) for i in range(cfg.fake_no_trail)]
     stores = [s for s in world.shops if s.channel == "store" and s.weight == 1.0]
     attackers += [FakeOrders(sim, world, "too_fast", i, stores[i % len(stores)]) for i in range(cfg.fake_too_fast)]
@@ -1432,6 +1448,7 @@ def build(sim: Sim) -> tuple[World, list[Actor]]:
     attackers += [Collusion(sim, world, shop, i) for i, shop in enumerate(colluding)]
     attackers += [ReferralFarm(sim, world, i) for i in range(cfg.referral_farms)]
     attackers += [SelfReferral(sim, world, i) for i in range(cfg.self_referrals)]
+    attackers += [PacketFarm(sim, world, i, "fresh_devices") for i in range(cfg.fresh_device_farms)]
     # Existing accounts are opened before any campaign runs (so they earn no newbie packets), then aged.
     for actor in [*people, *attackers]:
         if hasattr(actor, "setup"):
@@ -1693,6 +1710,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--honest", type=int, default=defaults.honest, help="honest shoppers")
     p.add_argument("--farms", type=int, default=defaults.farms, help="packet farms")
     p.add_argument("--farm-accounts", type=int, default=defaults.farm_accounts, help="accounts per packet farm")
+    p.add_argument("--fresh-device-farms", type=int, default=defaults.fresh_device_farms)
     p.add_argument("--fake", type=int, default=None, help="fake-order accounts per mode (default 10/10/12)")
     p.add_argument("--colluding-merchants", type=int, default=defaults.colluding_merchants)
     p.add_argument("--colluders", type=int, default=defaults.colluders, help="colluding shoppers per merchant")
@@ -1724,6 +1742,7 @@ def config_from(args: argparse.Namespace) -> Config:
         honest=args.honest,
         farms=args.farms,
         farm_accounts=args.farm_accounts,
+        fresh_device_farms=args.fresh_device_farms,
         colluding_merchants=args.colluding_merchants,
         colluders=args.colluders,
         referral_farms=args.referral_farms,

@@ -395,25 +395,6 @@ def established():
     return UserFactory(date_joined=timezone.now() - timedelta(days=90))
 
 
-def test_packet_farm_three_new_accounts_earning_from_one_ip_nobody_else_uses_is_a_finding(campaign):
-    accounts = [UserFactory() for _ in range(3)]
-    for user in accounts:
-        earn(user, campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
-
-    (finding,) = detect_packet_farms()
-
-    assert finding.fingerprint.startswith("ip:10.6.0.9:")
-    assert finding.user_ids == sorted(u.pk for u in accounts)
-    assert finding.evidence["established_accounts"] == 0
-
-
-def test_packet_farm_three_established_accounts_sharing_an_ip_is_no_finding(campaign):
-    for _ in range(3):
-        earn(established(), campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
-
-    assert detect_packet_farms() == []
-
-
 def test_packet_farm_new_accounts_on_a_network_with_more_regulars_is_no_finding(campaign):
     """A campus NAT: three students sign up on one day where four established accounts earn or spend too."""
     for user in [established() for _ in range(4)]:
@@ -434,6 +415,22 @@ def test_packet_farm_new_accounts_outnumbering_the_regulars_of_an_ip_is_a_findin
 
     assert finding.user_ids == sorted(u.pk for u in fresh)
     assert finding.evidence["established_accounts"] == 1
+
+
+def test_a_packet_farm_finding_holds_every_leg_of_the_orders_its_accounts_spent_packets_on(campaign):
+    phone = DeviceFactory()
+    accounts = [UserFactory() for _ in range(3)]
+    for user in accounts:
+        earn(user, campaign=campaign, device=phone)
+    order = spend(campaign, accounts[0], device=phone, status="pending")
+    honest_order = spend(campaign, UserFactory(), status="pending")
+
+    (finding,) = detect_packet_farms()
+
+    assert finding.evidence["order_ids"] == [order.pk]
+    legs = Rebate.objects.filter(redemption__order=order)
+    assert {(r.role, r.held_for_review) for r in legs} == {("holder", True), ("issuer", True)}
+    assert not Rebate.objects.filter(redemption__order=honest_order, held_for_review=True).exists()
 
 
 def test_packet_farm_ignores_an_allow_listed_ip(campaign):

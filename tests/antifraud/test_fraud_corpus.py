@@ -30,16 +30,6 @@ def corpus_clock(settings):
     settings.TIME_ZONE = corpus_time_zone()
 
 
-# Targets the anti-fraud system misses on this corpus, and why (docs/ANTIFRAUD.md, "Evaluation"). Reported as an
-# expected failure (xfail) once everything else is asserted; a kind missing its target without an entry here fails.
-KNOWN_GAPS = {
-    "fake_orders": (
-        "the first two accounts replaying one scripted trail shape pass: at checkout their shape has 0 and 1 twins, "
-        "and one twin alone (similar_trail, 25) does not hold"
-    ),
-}
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_small_corpus_meets_the_targets(corpus_clock):
     report = run_corpus(Config.small(), log=lambda message: None)
@@ -48,24 +38,16 @@ def test_the_small_corpus_meets_the_targets(corpus_clock):
 
     outcomes = {a["outcome"] for a in report["attempts"]}
     assert outcomes <= {"paid", "held", "partly_held", "blocked", "deferred"}, outcomes  # every attempt settled
-    missed = []
     for kind, row in report["kinds"].items():
         if "note" in row:  # circular flows: no page or API can make them
             continue
         assert row["attempts"] > 0, kind
         assert row["blocked"] + row["held"] + row["paid"] + row["deferred"] == row["value"], kind
-        if row["caught_pct"] < TARGET_CAUGHT:
-            assert kind in KNOWN_GAPS, f"{kind}: {row['caught_pct']:.1f} % held or blocked\n{table}"
-            missed.append(f"{kind} {row['caught_pct']:.1f} %: {KNOWN_GAPS[kind]}")
-    # The scripted-trail gap is exactly its first two replays, each spending one packet.
-    leaked = [a for a in report["attempts"] if a["kind"] == "fake_orders" and a["outcome"] != "held"]
-    assert {a["sub"] for a in leaked} <= {"scripted"} and len(leaked) <= 2, leaked
+        assert row["caught_pct"] >= TARGET_CAUGHT, f"{kind}: {row['caught_pct']:.1f} % held or blocked\n{table}"
     honest = report["honest"]
     assert honest["earned"] > 0 and honest["blocked"] + honest["earned"] + honest["deferred"] == honest["value"]
     assert honest["held_pct"] <= TARGET_HONEST_HELD, f"honest: {honest['held_pct']:.2f} % held\n{table}"
     call_command("audit")
-    if missed:
-        pytest.xfail("known gaps: " + "; ".join(missed))
 
 
 # --- what the corpus found, pinned -----------------------------------------------------------------------------------
