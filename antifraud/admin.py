@@ -1,5 +1,6 @@
-"""The platform operators' anti-fraud console: the review queue of held rebates with the evidence behind each,
-assessments, detector findings, appeals, allow/block lists, risk policies, scam-guard approvals and the review trail.
+"""The platform operators' anti-fraud console: the review queue of held rebates with the evidence behind each, held
+referral-program rewards, assessments, detector findings, appeals, allow/block lists, risk policies, scam-guard
+approvals and the review trail.
 
 Only platform operators see any of it (merchant staff use the same admin site for their campaigns). Every decision is
 an admin action that asks for a reason on an intermediate page, like Django's delete confirmation, and calls a service
@@ -19,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.selectors import is_platform_operator
+from campaigns.models import ReferralReward
 from common.errors import ApplicationError
 from common.money import format_cny
 from rebates.models import Rebate
@@ -271,6 +273,73 @@ class ReviewQueueAdmin(OperatorOnlyAdmin):
         return TemplateResponse(request, "admin/antifraud/evidence.html", context)
 
 
+class HeldReferralReward(ReferralReward):
+    """Referral-program rewards as the review queue sees them (a proxy: no table of its own)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("held referral reward")
+        verbose_name_plural = _("held referral rewards")
+
+
+@admin.register(HeldReferralReward)
+class HeldReferralRewardAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
+    waiting = Q(held_for_review=True, status=ReferralReward.Status.PENDING)
+    list_display = (
+        "id",
+        "inviter",
+        "invitee",
+        "order",
+        "amount_shown",
+        "status",
+        "held_for_review",
+        "score",
+        "signals",
+    )
+    list_filter = ("held_for_review", "status")
+    search_fields = ("inviter__phone", "inviter__username", "invitee__phone", "order__order_no")
+    list_select_related = ("inviter", "invitee", "order", "risk_assessment")
+    actions = ("release_rewards", "reject_rewards")
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_shown(self, obj):
+        return format_cny(obj.amount)
+
+    @admin.display(description=_("score"))
+    def score(self, obj):
+        assessment = getattr(obj, "risk_assessment", None)
+        return assessment.score if assessment else "-"
+
+    @admin.display(description=_("signals"))
+    def signals(self, obj):
+        assessment = getattr(obj, "risk_assessment", None)
+        return _signals_html(assessment.signals if assessment else [])
+
+    @admin.action(description=_("Release selected referral rewards (pay them)"), permissions=["review"])
+    def release_rewards(self, request, queryset):
+        return decide_with_reason(
+            self,
+            request,
+            queryset,
+            title=_("Release referral rewards"),
+            perform=lambda reward, data: services.referral_reward_release(
+                reward_id=reward.pk, actor=request.user, reason=data["reason"]
+            ),
+        )
+
+    @admin.action(description=_("Reject selected referral rewards (take the value back)"), permissions=["review"])
+    def reject_rewards(self, request, queryset):
+        return decide_with_reason(
+            self,
+            request,
+            queryset,
+            title=_("Reject referral rewards"),
+            perform=lambda reward, data: services.referral_reward_reject(
+                reward_id=reward.pk, actor=request.user, reason=data["reason"]
+            ),
+        )
+
+
 # --- assessments, findings, appeals -----------------------------------------------------------------------------------
 
 
@@ -285,6 +354,7 @@ class RiskAssessmentAdmin(OperatorOnlyAdmin):
         "subject",
         "redemption",
         "rebate",
+        "referral_reward",
         "campaign",
         "user",
         "score",

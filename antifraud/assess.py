@@ -40,11 +40,11 @@ def _listed(*, user_id: int | None, device_id: int | None, ip: str | None) -> di
     return {which: tuple(sorted(kinds)) for which, kinds in found.items()}
 
 
-def _open_findings(*, user_id: int | None = None, merchant_id: int | None = None) -> tuple[str, ...]:
-    """Open findings against one beneficiary: those naming the account, or — for a merchant — a collusion finding
+def _open_findings(*, user_ids: tuple[int, ...] = (), merchant_id: int | None = None) -> tuple[str, ...]:
+    """Open findings against one beneficiary: those naming the accounts, or — for a merchant — a collusion finding
     about the merchant. A merchant's finding never reaches its customers' legs: it names the shoppers it suspects."""
-    if user_id:
-        involved = Q(user_ids__overlap=[user_id])
+    if user_ids:
+        involved = Q(user_ids__overlap=list(user_ids))
     elif merchant_id:
         involved = Q(merchant_id=merchant_id, kind=Finding.Kind.COLLUSION)
     else:
@@ -88,7 +88,7 @@ def redemption_facts(*, shopper: User, merchant_id: int, packet, context: EarnCo
             else 0
         ),
         staff_overlap=_staff_overlap(shopper, merchant_id, context.ip, now),
-        open_findings=_open_findings(user_id=shopper.pk),
+        open_findings=_open_findings(user_ids=(shopper.pk,)),
         account_age_seconds=int((now - shopper.date_joined).total_seconds()),
         packet_age_seconds=int((now - packet.issued_at).total_seconds()),
     )
@@ -169,7 +169,7 @@ def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | N
         facts = RiskFacts(
             allow_listed=_listed(user_id=user_id, device_id=None, ip=None)["allow"] if user_id else (),
             user_banned=user_id in banned,
-            open_findings=_open_findings(user_id=user_id, merchant_id=merchant_id),
+            open_findings=_open_findings(user_ids=(user_id,) if user_id else (), merchant_id=merchant_id),
             inherited=inherited,
         )
         verdicts.append(assess(facts, policy_values(policy)))
@@ -192,4 +192,33 @@ def rebate_assessments_record(*, rebates, verdicts: list[Assessment], campaign_i
             )
             for rebate, verdict in zip(rebates, verdicts, strict=True)
         ]
+    )
+
+
+def referral_reward_verdict(*, order, inviter_id: int, campaign_id: int) -> Assessment:
+    """The verdict on what an invitee's order earns the inviter: the inviter's lists and ban, findings naming the
+    inviter or the invitee (self-referral and referral farms name both), and the signals of the order's own
+    redemption when it spent a packet."""
+    base = RiskAssessment.objects.filter(redemption__order=order, subject=RiskAssessment.Subject.REDEMPTION).first()
+    listed = _listed(user_id=inviter_id, device_id=None, ip=None)
+    facts = RiskFacts(
+        allow_listed=listed["allow"],
+        block_listed=listed["block"],
+        user_banned=User.objects.filter(pk=inviter_id, is_banned=True).exists(),
+        open_findings=_open_findings(user_ids=(inviter_id, order.shopper_id)),
+        inherited=tuple(Signal.from_json(s) for s in base.signals) if base else (),
+    )
+    return assess(facts, policy_values(policy_for(campaign_id)))
+
+
+def referral_assessment_record(*, reward, verdict: Assessment, campaign_id: int) -> RiskAssessment:
+    return RiskAssessment.objects.create(
+        subject=RiskAssessment.Subject.REFERRAL,
+        referral_reward=reward,
+        campaign_id=campaign_id,
+        user_id=reward.inviter_id,
+        score=verdict.score,
+        decision=verdict.decision,
+        signals=verdict.signals_json(),
+        policy=policy_values(policy_for(campaign_id)).as_json(),
     )

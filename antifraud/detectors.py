@@ -67,6 +67,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Device, DeviceUse, Merchant, MerchantStaff, User
+from campaigns.models import ReferralReward
 from packets.models import Order, Packet, Redemption
 from rebates.models import Rebate
 from rebates.payout_models import Payout, WechatOpenId
@@ -104,6 +105,7 @@ T = {
     "le": ListEntry._meta.db_table,
     "ra": ReviewAction._meta.db_table,
     "as": RiskAssessment._meta.db_table,
+    "rr": ReferralReward._meta.db_table,
 }
 
 
@@ -185,26 +187,27 @@ def finding_record(
         return finding, grew
 
 
+def _not_released(target_sql: str) -> str:
+    return f"""AND NOT EXISTS (SELECT 1 FROM {T["ra"]} ra WHERE ra.target = {target_sql} AND ra.action = 'release')"""
+
+
 def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) -> int:
     """Hold for review every pending rebate of the finding's accounts — and, for a finding naming orders
-    (`evidence["order_ids"]`: collusion, scripted trails, packet farms), every rebate leg those orders earned (the merchant's
-    issuer leg included: an order in question earned nothing yet). Each hold is recorded as a
-    `ReviewAction(action="hold", actor=None)`. Returns how many rebates were held now; rebates already held, credited
-    or reversed are left alone, so a second call holds nothing. A dismissed finding holds nothing. With
-    `respect_releases`, a rebate a reviewer released earlier is not held again.
+    (`evidence["order_ids"]`: collusion, scripted trails, packet farms), every rebate leg those orders earned (the
+    merchant's issuer leg included: an order in question earned nothing yet) — and every pending referral-program
+    reward whose inviter or invitee it names. Each hold is recorded as a `ReviewAction(action="hold", actor=None)`.
+    Returns how many were held now; those already held, credited or reversed are left alone, so a second call holds
+    nothing. A dismissed finding holds nothing. With `respect_releases`, what a reviewer released earlier is not held
+    again.
 
-    Never moves money: a held rebate stays pending, and the confirm task skips it (rebates/services.py)."""
+    Never moves money: a held rebate or reward stays pending, and the confirm tasks skip it (rebates/services.py,
+    campaigns/programs.py)."""
     with transaction.atomic():
         finding = Finding.objects.get(pk=finding_id)
         if finding.status == Finding.Status.DISMISSED:
             return 0
         order_ids = [int(pk) for pk in finding.evidence.get("order_ids", [])]
-        released = (
-            f"""AND NOT EXISTS (SELECT 1 FROM {T["ra"]} ra
-                                WHERE ra.target = 'rebate:' || rb.id AND ra.action = 'release')"""
-            if respect_releases
-            else ""
-        )
+        released = _not_released("'rebate:' || rb.id") if respect_releases else ""
         # Candidates through the beneficiary and redemption indexes (an OR of the two would scan every rebate) ...
         candidates = f"""
             SELECT rb.id FROM {T["rb"]} rb WHERE rb.beneficiary_user_id = ANY(%(users)s)
@@ -221,18 +224,29 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
                 {"users": list(finding.user_ids), "orders": order_ids},
             )
         ]
-        if not ids:
+        # Referral-program rewards the accounts earned as inviters, or their invitees' orders earned.
+        referral_released = _not_released("'referral_reward:' || rr.id") if respect_releases else ""
+        rewards = [
+            row[0]
+            for row in _rows(
+                f"""SELECT rr.id FROM {T["rr"]} rr
+                    WHERE (rr.inviter_id = ANY(%(users)s) OR rr.invitee_id = ANY(%(users)s))
+                      AND rr.status = 'pending' AND NOT rr.held_for_review {referral_released}
+                    ORDER BY rr.id FOR UPDATE OF rr""",
+                {"users": list(finding.user_ids)},
+            )
+        ]
+        if not ids and not rewards:
             return 0
         Rebate.objects.filter(pk__in=ids).update(held_for_review=True)
+        ReferralReward.objects.filter(pk__in=rewards).update(held_for_review=True)
         reason = f"finding #{finding.pk}: {finding.kind}"
+        targets = [f"rebate:{pk}" for pk in ids] + [f"referral_reward:{pk}" for pk in rewards]
         ReviewAction.objects.bulk_create(
-            [
-                ReviewAction(action=ReviewAction.Action.HOLD, actor=None, target=f"rebate:{pk}", reason=reason)
-                for pk in ids
-            ]
+            [ReviewAction(action=ReviewAction.Action.HOLD, actor=None, target=t, reason=reason) for t in targets]
         )
-    log.info("finding #%s held %d rebate(s)", finding_id, len(ids))
-    return len(ids)
+    log.info("finding #%s held %d rebate(s), %d referral reward(s)", finding_id, len(ids), len(rewards))
+    return len(ids) + len(rewards)
 
 
 # --- for the risk scoring --------------------------------------------------------------------------------------------

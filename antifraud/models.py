@@ -136,6 +136,7 @@ class RiskAssessment(models.Model):
         REDEMPTION = "redemption", _("redemption")
         REBATE = "rebate", _("rebate")
         ATTEMPT = "attempt", _("refused attempt")
+        REFERRAL = "referral", _("referral reward")
 
     class Decision(models.TextChoices):
         ALLOW = "allow", _("allow")
@@ -148,6 +149,9 @@ class RiskAssessment(models.Model):
     )
     rebate = models.OneToOneField(
         "rebates.Rebate", null=True, blank=True, on_delete=models.CASCADE, related_name="risk_assessment"
+    )
+    referral_reward = models.OneToOneField(
+        "campaigns.ReferralReward", null=True, blank=True, on_delete=models.CASCADE, related_name="risk_assessment"
     )
     campaign = models.ForeignKey("campaigns.Campaign", null=True, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+")

@@ -1,5 +1,5 @@
-"""Review decisions and penalties: release or reject held rebates, revoke packets, ban and unban accounts and devices,
-decide appeals and detector findings, approve scam-flagged campaigns.
+"""Review decisions and penalties: release or reject held rebates and referral rewards, revoke packets, ban and unban
+accounts and devices, decide appeals and detector findings, approve scam-flagged campaigns.
 
 Every decision is recorded as a `ReviewAction` (who — None for the system — what, on what, why) in the same
 transaction as its effect, and every one is idempotent: repeating a decision that is already in effect does nothing
@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from accounts.models import Device, User
 from accounts.services import devices_set_banned, users_set_banned
-from campaigns.models import Campaign
+from campaigns.models import Campaign, ReferralReward
+from campaigns.programs import referral_reward_release_hold, referral_reward_reverse_remaining
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account
 from common.money import CNY
 from packets.models import Packet
@@ -63,20 +64,48 @@ def rebate_reject(*, rebate_id: int, actor: User | None, reason: str) -> bool:
     return True
 
 
+@transaction.atomic
+def referral_reward_release(*, reward_id: int, actor: User | None, reason: str) -> bool:
+    """Release a referral reward held for review (credited now, or when its holding period ends). False, recording
+    nothing, when it is not held."""
+    reason = _reason(actor, reason)
+    if not referral_reward_release_hold(reward_id=reward_id):
+        return False
+    review_action_record(actor=actor, action=Action.RELEASE, target=f"referral_reward:{reward_id}", reason=reason)
+    return True
+
+
+@transaction.atomic
+def referral_reward_reject(*, reward_id: int, actor: User | None, reason: str) -> bool:
+    """Reject a referral reward: what is left of it goes back to the campaign's budget (from the reserve while held,
+    else from the inviter's cash, debt for the rest). False, recording nothing, when nothing is left."""
+    reason = _reason(actor, reason)
+    if not referral_reward_reverse_remaining(reward_id=reward_id, key="reject"):
+        return False
+    review_action_record(actor=actor, action=Action.REJECT, target=f"referral_reward:{reward_id}", reason=reason)
+    return True
+
+
 def _rebates_hold(*, user_id: int, actor: User | None, reason: str) -> int:
-    """Hold every pending rebate of the account for review (a ban's side effect)."""
-    ids = list(
-        Rebate.objects.select_for_update()
-        .filter(beneficiary_user_id=user_id, status=Rebate.Status.PENDING, held_for_review=False)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    if ids:
-        Rebate.objects.filter(pk__in=ids).update(held_for_review=True)
-        ReviewAction.objects.bulk_create(
-            ReviewAction(actor=actor, action=Action.HOLD, target=f"rebate:{pk}", reason=reason) for pk in ids
+    """Hold every pending rebate and referral reward of the account for review (a ban's side effect)."""
+    held = 0
+    for model, target, mine in (
+        (Rebate, "rebate", Q(beneficiary_user_id=user_id)),
+        (ReferralReward, "referral_reward", Q(inviter_id=user_id)),
+    ):
+        ids = list(
+            model.objects.select_for_update()
+            .filter(mine, status="pending", held_for_review=False)
+            .order_by("pk")
+            .values_list("pk", flat=True)
         )
-    return len(ids)
+        if ids:
+            model.objects.filter(pk__in=ids).update(held_for_review=True)
+            ReviewAction.objects.bulk_create(
+                ReviewAction(actor=actor, action=Action.HOLD, target=f"{target}:{pk}", reason=reason) for pk in ids
+            )
+        held += len(ids)
+    return held
 
 
 # --- packets ---------------------------------------------------------------------------------------------------------
@@ -245,6 +274,19 @@ def _held_rebates_of(finding: Finding, *, lock_all_pending: bool = False) -> lis
     return [pk for pk, held in locked.values_list("pk", "held_for_review") if held]
 
 
+def _held_referrals_of(finding: Finding) -> list[int]:
+    """Referral rewards held for review, pending, of the finding's accounts (inviter or invitee) — locked, in
+    primary-key order, after its rebates."""
+    accounts = list(finding.user_ids)
+    return list(
+        ReferralReward.objects.select_for_update()
+        .filter(Q(inviter_id__in=accounts) | Q(invitee_id__in=accounts))
+        .filter(held_for_review=True, status=ReferralReward.Status.PENDING)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def _finding_lock(finding_id: int, wanted: str) -> Finding | None:
     """The open finding, locked; None when it is already decided `wanted` (a repeat); refused if decided otherwise."""
     finding = Finding.objects.select_for_update().get(pk=finding_id)
@@ -257,8 +299,8 @@ def _finding_lock(finding_id: int, wanted: str) -> Finding | None:
 
 @transaction.atomic
 def finding_confirm(*, finding_id: int, actor: User, reason: str, ban: bool = False) -> bool:
-    """The finding is fraud: every held rebate of its accounts is rejected (back to its funder), and with `ban` the
-    accounts are banned too (which holds the rest of their pending rebates for review)."""
+    """The finding is fraud: every held rebate and referral reward of its accounts is rejected (back to its funder),
+    and with `ban` the accounts are banned too (which holds the rest of their pending rebates for review)."""
     reason = _reason(actor, reason)
     finding = _finding_lock(finding_id, Finding.Status.CONFIRMED)
     if finding is None:
@@ -266,6 +308,8 @@ def finding_confirm(*, finding_id: int, actor: User, reason: str, ban: bool = Fa
     why = f"finding #{finding.pk} confirmed: {reason}"
     for rebate_id in _held_rebates_of(finding, lock_all_pending=ban):
         rebate_reject(rebate_id=rebate_id, actor=actor, reason=why)
+    for reward_id in _held_referrals_of(finding):
+        referral_reward_reject(reward_id=reward_id, actor=actor, reason=why)
     if ban:
         for user_id in finding.user_ids:
             user_ban(user_id=user_id, actor=actor, reason=why)
@@ -276,19 +320,19 @@ def finding_confirm(*, finding_id: int, actor: User, reason: str, ban: bool = Fa
     return True
 
 
-def held_only_by(rebate_id: int, finding_id: int) -> bool:
-    """Whether this finding alone holds the rebate. Every recorded hold of it names this finding (none names another
+def held_only_by(target: str, finding_id: int) -> bool:
+    """Whether this finding alone holds the rebate or referral reward `target` ("rebate:<id>",
+    "referral_reward:<id>"). Every recorded hold of it names this finding (none names another
     finding, a ban or an operator), and its own risk assessment either did not hold it or held it only for this
     finding: the "open finding" signal names this finding and no other, and without that signal's weight the score
     stays under the review score it was assessed with."""
     from .models import RiskAssessment
 
-    reasons = list(
-        ReviewAction.objects.filter(action=Action.HOLD, target=f"rebate:{rebate_id}").values_list("reason", flat=True)
-    )
+    reasons = list(ReviewAction.objects.filter(action=Action.HOLD, target=target).values_list("reason", flat=True))
     if any(not reason.startswith(_finding_tag(finding_id)) for reason in reasons):
         return False
-    assessment = RiskAssessment.objects.filter(rebate_id=rebate_id).first()
+    kind, pk = target.split(":")
+    assessment = RiskAssessment.objects.filter(**{f"{kind}_id": int(pk)}).first()
     if assessment is None or assessment.decision == RiskAssessment.Decision.ALLOW:
         return bool(reasons)
     signals = assessment.signals or []
@@ -306,15 +350,19 @@ def held_only_by(rebate_id: int, finding_id: int) -> bool:
 
 @transaction.atomic
 def finding_dismiss(*, finding_id: int, actor: User, reason: str) -> bool:
-    """The finding is not fraud: rebates it alone held are released (see `held_only_by`); others stay in the queue."""
+    """The finding is not fraud: rebates and referral rewards it alone held are released (see `held_only_by`); others
+    stay in the queue."""
     reason = _reason(actor, reason)
     finding = _finding_lock(finding_id, Finding.Status.DISMISSED)
     if finding is None:
         return False
     why = f"finding #{finding.pk} dismissed: {reason}"
     for rebate_id in _held_rebates_of(finding):
-        if held_only_by(rebate_id, finding.pk):
+        if held_only_by(f"rebate:{rebate_id}", finding.pk):
             rebate_release(rebate_id=rebate_id, actor=actor, reason=why)
+    for reward_id in _held_referrals_of(finding):
+        if held_only_by(f"referral_reward:{reward_id}", finding.pk):
+            referral_reward_release(reward_id=reward_id, actor=actor, reason=why)
     Finding.objects.filter(pk=finding.pk).update(
         status=Finding.Status.DISMISSED, reviewed_by=actor, reviewed_at=timezone.now()
     )

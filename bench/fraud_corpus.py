@@ -47,13 +47,19 @@ Campaigns use a risk policy with `trail_required=True` (fake orders are only rec
 scripted trail) and `hold_days=7`: detectors run after the fact, and a finding can only hold money that is still
 pending — the holding period (a return window) is what gives them the time.
 
+Warm-up. A platform under test has been running: the detectors' window (7 days) holds an IP's regulars, a shop's
+usual customers. So for `warmup_days` (7) before the measured period, established honest shoppers make their ordinary
+journeys at the period's pace (each from its own random stream, so the period's plan is the same with or without
+it); nothing of the warm-up is counted, and no attacker acts in it (no history speaks for them). `--warmup-days 0`
+measures a cold start.
+
 Attack kinds (each attacker is given the same human trail generator as honest shoppers unless the kind is a bot):
-packet farming, fake orders (no trail / too fast / one scripted shape replayed), merchant–consumer collusion,
-referral farms, self-referral. Circular packet flows (A→B→A) cannot be produced: the only packets with a person as
-issuer are referral packets (inviter → invitee, set once at sign-up), so no API or page lets B send a packet back to
-A; the kind is reported as not applicable. Attackers are not made dumber than described: they pace their actions
-(they wait `retry_after`, stop for the day at a daily limit), spend packets hours after receiving them, and use human
-timing when they are humans.
+packet farming (on one phone, or wiping the browser before each sign-up), fake orders (no trail / too fast / one
+scripted shape replayed), merchant–consumer collusion, referral farms, self-referral. Circular packet flows (A→B→A)
+cannot be produced: the only packets with a person as issuer are referral packets (inviter → invitee, set once at
+sign-up), so no API or page lets B send a packet back to A; the kind is reported as not applicable. Attackers are not
+made dumber than described: they pace their actions (they wait `retry_after`, stop for the day at a daily limit),
+spend packets hours after receiving them, and use human timing when they are humans.
 
 Value. An attempt is one packet the actor means to spend; its value is what the rules would pay on that spend
 (`campaigns.rules.rebate_legs` on the campaign's rule and the planned cart). Outcomes: paid (rebates credited or

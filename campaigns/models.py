@@ -425,6 +425,8 @@ class ReferralReward(models.Model):
     reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
+    # Held for a person's review (a risk verdict or a fraud finding): stays reserved, never confirmed, until released.
+    held_for_review = models.BooleanField(_("held for review"), default=False)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     ledger_transaction = models.ForeignKey(
         "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -25,6 +25,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import Merchant, User
+from antifraud.assess import referral_assessment_record, referral_reward_verdict
+from antifraud.scoring import ALLOW
 from common.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from common.money import CNY, POINTS, ZERO, percent_of, quantize
 from packets.models import Order, Refund
@@ -204,7 +206,9 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
     the ledger key `referral:order:<id>` stand behind that. Returns the reward, or None when the order earns none.
 
     With a holding period (the campaign's hold_days) the amount is reserved from the budget into the campaign's
-    rebate reserve and credited when the hold ends (`referral_rewards_confirm_due`)."""
+    rebate reserve and credited when the hold ends (`referral_rewards_confirm_due`). A reward the risk verdict
+    (antifraud/assess.py) would review or block is reserved the same way and held for a person's review
+    (`held_for_review`), with or without a holding period."""
     now = now or timezone.now()
     order = Order.objects.select_for_update(of=("self",)).select_related("shopper", "packet").get(pk=order_id)
     existing = ReferralReward.objects.filter(order=order).first()
@@ -230,7 +234,9 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
     if amount <= 0:
         return None
     hold_until = order.created_at + timedelta(days=campaign.hold_days) if campaign.hold_days else None
-    held = hold_until is not None and hold_until > now
+    verdict = referral_reward_verdict(order=order, inviter_id=inviter_id, campaign_id=campaign.pk)
+    review = verdict.decision != ALLOW
+    held = review or (hold_until is not None and hold_until > now)
 
     budget, reserve, pockets = campaign_budget_account(campaign), campaign_reserve_account(campaign), None
     accounts = [budget, reserve]
@@ -248,10 +254,13 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
         factor=factor,
         amount=amount,
         hold_until=hold_until,
+        held_for_review=review,
     )
     if balances[budget.pk] < amount:
         reward.status = ReferralReward.Status.UNFUNDED
+        reward.held_for_review = False  # nothing was paid: nothing to review
         reward.save()
+        referral_assessment_record(reward=reward, verdict=verdict, campaign_id=campaign.pk)
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
         return reward
     postings = [Posting(budget, -amount)]
@@ -265,6 +274,7 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
     reward.status = ReferralReward.Status.PENDING if held else ReferralReward.Status.CREDITED
     reward.confirmed_at = None if held else now
     reward.save()
+    referral_assessment_record(reward=reward, verdict=verdict, campaign_id=campaign.pk)
     refunded = _refunded(order)
     if refunded:  # refunds that came before this hook ran take their share back at once
         _referral_reverse(reward, gross=order.gross_amount, refunded=refunded, key="credit")
@@ -277,8 +287,14 @@ def referral_reward_confirm(*, reward_id: int, now: datetime | None = None) -> b
     netting any debt first. Once."""
     now = now or timezone.now()
     reward = ReferralReward.objects.select_for_update().select_related("program__campaign").get(pk=reward_id)
-    if reward.status != ReferralReward.Status.PENDING or (reward.hold_until or now) > now:
+    if reward.status != ReferralReward.Status.PENDING or reward.held_for_review or (reward.hold_until or now) > now:
         return False
+    _referral_confirm_post(reward)
+    ReferralReward.objects.filter(pk=reward.pk).update(status=ReferralReward.Status.CREDITED, confirmed_at=now)
+    return True
+
+
+def _referral_confirm_post(reward: ReferralReward) -> None:
     remaining = reward.amount - reward.reversed_amount
     reserve = campaign_reserve_account(reward.program.campaign)
     pockets = _cash_pockets(reward.inviter_id)
@@ -289,16 +305,40 @@ def referral_reward_confirm(*, reward_id: int, now: datetime | None = None) -> b
         reference=f"order:{reward.order_id}",
         postings=[Posting(reserve, -remaining), *_into_available(pockets, remaining, balances)],
     )
-    ReferralReward.objects.filter(pk=reward.pk).update(status=ReferralReward.Status.CREDITED, confirmed_at=now)
+
+
+@transaction.atomic
+def referral_reward_release_hold(*, reward_id: int, now: datetime | None = None) -> bool:
+    """A reviewer cleared a held referral reward: credited now when its holding period is over (or it had none),
+    else when the hold ends. False when it was not held (a repeated release does nothing)."""
+    now = now or timezone.now()
+    reward = ReferralReward.objects.select_for_update().select_related("program__campaign").get(pk=reward_id)
+    if not reward.held_for_review:
+        return False
+    changes: dict = {"held_for_review": False}
+    if reward.status == ReferralReward.Status.PENDING and (reward.hold_until or now) <= now:
+        _referral_confirm_post(reward)
+        changes.update(status=ReferralReward.Status.CREDITED, confirmed_at=now)
+    ReferralReward.objects.filter(pk=reward.pk).update(**changes)  # one update of the row (see rebate_release_hold)
     return True
+
+
+@transaction.atomic
+def referral_reward_reverse_remaining(*, reward_id: int, key: str) -> bool:
+    """Take back whatever is left of a referral reward (a reviewer rejected it): from the reserve while pending, else
+    from the inviter's cash (debt for what it lacks). False when nothing is left."""
+    reward = ReferralReward.objects.select_for_update().select_related("order").get(pk=reward_id)
+    reward.held_for_review = False
+    gross = reward.order.gross_amount
+    return _referral_reverse(reward, gross=gross, refunded=gross, key=key) > 0
 
 
 def referral_rewards_confirm_due(*, now: datetime | None = None, limit: int = 1000) -> int:
     """Beat task body: credit every held referral reward whose hold has ended."""
     now = now or timezone.now()
-    due = ReferralReward.objects.filter(status=ReferralReward.Status.PENDING, hold_until__lte=now).values_list(
-        "pk", flat=True
-    )[:limit]
+    due = ReferralReward.objects.filter(
+        status=ReferralReward.Status.PENDING, hold_until__lte=now, held_for_review=False
+    ).values_list("pk", flat=True)[:limit]
     return sum(referral_reward_confirm(reward_id=pk, now=now) for pk in list(due))
 
 
@@ -767,7 +807,7 @@ def _referral_reverse(reward: ReferralReward, *, gross: Decimal, refunded: Decim
     reward.reversed_amount = target
     if target == reward.amount:
         reward.status = ReferralReward.Status.REVERSED
-    reward.save(update_fields=["reversed_amount", "status"])
+    reward.save(update_fields=["reversed_amount", "status", "held_for_review"])
     return units
 
 
