@@ -140,6 +140,20 @@ def _signals_html(signals) -> str:
     return format_html("<ul class='signals'>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in words)))
 
 
+class AssessmentColumns:
+    """The score and signals of a row's own risk assessment (`risk_assessment`), as list columns."""
+
+    @admin.display(description=_("score"))
+    def score(self, obj):
+        assessment = getattr(obj, "risk_assessment", None)
+        return assessment.score if assessment else "-"
+
+    @admin.display(description=_("signals"))
+    def signals(self, obj):
+        assessment = getattr(obj, "risk_assessment", None)
+        return _signals_html(assessment.signals if assessment else [])
+
+
 # --- the review queue -------------------------------------------------------------------------------------------------
 
 
@@ -184,7 +198,7 @@ class QueueStateFilter(admin.SimpleListFilter):
 
 
 @admin.register(HeldRebate)
-class ReviewQueueAdmin(OperatorOnlyAdmin):
+class ReviewQueueAdmin(AssessmentColumns, OperatorOnlyAdmin):
     list_display = ("id", "beneficiary", "amount_shown", "campaign", "score", "signals", "age", "status")
     list_display_links = ("id", "beneficiary")
     list_filter = (QueueStateFilter, "role", "form")
@@ -209,16 +223,6 @@ class ReviewQueueAdmin(OperatorOnlyAdmin):
     @admin.display(description=_("campaign"))
     def campaign(self, obj):
         return obj.redemption.packet.campaign
-
-    @admin.display(description=_("score"))
-    def score(self, obj):
-        assessment = getattr(obj, "risk_assessment", None)
-        return assessment.score if assessment else "-"
-
-    @admin.display(description=_("signals"))
-    def signals(self, obj):
-        assessment = getattr(obj, "risk_assessment", None)
-        return _signals_html(assessment.signals if assessment else [])
 
     @admin.display(description=_("age"), ordering="created_at")
     def age(self, obj):
@@ -283,7 +287,7 @@ class HeldReferralReward(ReferralReward):
 
 
 @admin.register(HeldReferralReward)
-class HeldReferralRewardAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
+class HeldReferralRewardAdmin(WaitingFirstMixin, AssessmentColumns, OperatorOnlyAdmin):
     waiting = Q(held_for_review=True, status=ReferralReward.Status.PENDING)
     list_display = (
         "id",
@@ -304,16 +308,6 @@ class HeldReferralRewardAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, obj):
         return format_cny(obj.amount)
-
-    @admin.display(description=_("score"))
-    def score(self, obj):
-        assessment = getattr(obj, "risk_assessment", None)
-        return assessment.score if assessment else "-"
-
-    @admin.display(description=_("signals"))
-    def signals(self, obj):
-        assessment = getattr(obj, "risk_assessment", None)
-        return _signals_html(assessment.signals if assessment else [])
 
     @admin.action(description=_("Release selected referral rewards (pay them)"), permissions=["review"])
     def release_rewards(self, request, queryset):

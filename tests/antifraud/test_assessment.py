@@ -206,17 +206,21 @@ def test_a_rebate_is_held_when_its_beneficiary_was_named_in_a_finding_after_the_
     call_command("audit")
 
 
+def collusion_finding(merchant, *colluders):
+    return Finding.objects.create(
+        kind="collusion",
+        fingerprint=f"merchant:{merchant.pk}",
+        merchant=merchant,
+        user_ids=[u.pk for u in colluders],
+        explanation="test",
+    )
+
+
 def test_a_merchants_collusion_finding_holds_the_merchants_leg_but_not_an_unnamed_customers(merchant_client):
     two_way_campaign(merchant=merchant_client.merchant)
     shopper, colluder = veteran(), veteran()
     code = earn_packet(merchant_client, shopper)
-    Finding.objects.create(
-        kind="collusion",
-        fingerprint=f"merchant:{merchant_client.merchant.pk}",
-        merchant=merchant_client.merchant,
-        user_ids=[colluder.pk],
-        explanation="test",
-    )
+    collusion_finding(merchant_client.merchant, colluder)
 
     order, _ = spend(merchant_client, shopper, code)
 
@@ -231,13 +235,7 @@ def test_a_shopper_named_in_a_merchants_collusion_finding_is_held_on_both_legs(m
     two_way_campaign(merchant=merchant_client.merchant)
     colluder = veteran()
     code = earn_packet(merchant_client, colluder)
-    Finding.objects.create(
-        kind="collusion",
-        fingerprint=f"merchant:{merchant_client.merchant.pk}",
-        merchant=merchant_client.merchant,
-        user_ids=[colluder.pk],
-        explanation="test",
-    )
+    collusion_finding(merchant_client.merchant, colluder)
 
     order, _ = spend(merchant_client, colluder, code)
 
