@@ -40,15 +40,20 @@ def _listed(*, user_id: int | None, device_id: int | None, ip: str | None) -> di
     return {which: tuple(sorted(kinds)) for which, kinds in found.items()}
 
 
-def _open_findings(*, user_ids: tuple[int, ...] = (), merchant_id: int | None = None) -> tuple[str, ...]:
+def _open_findings(
+    *, user_ids: tuple[int, ...] = (), merchant_id: int | None = None, order_id: int | None = None
+) -> tuple[str, ...]:
     """Open findings against one beneficiary: those naming the accounts, or — for a merchant — a collusion finding
-    about the merchant. A merchant's finding never reaches its customers' legs: it names the shoppers it suspects."""
+    about the merchant; and with `order_id`, those listing the order (`evidence["order_ids"]`: every leg of an order
+    in question waits). A merchant's finding never reaches its customers' legs: it names the shoppers it suspects."""
     if user_ids:
         involved = Q(user_ids__overlap=list(user_ids))
     elif merchant_id:
         involved = Q(merchant_id=merchant_id, kind=Finding.Kind.COLLUSION)
     else:
-        return ()
+        involved = Q(pk__in=[])
+    if order_id:
+        involved |= Q(evidence__order_ids__contains=[order_id])
     findings = Finding.objects.filter(involved, status=Finding.Status.OPEN).order_by("pk")[:5]
     return tuple(f"#{f.pk} {f.get_kind_display()}" for f in findings)
 
@@ -157,7 +162,7 @@ def attempt_record(exc: RiskBlocked) -> None:
 
 def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | None]]) -> list[Assessment]:
     """One verdict per rebate leg (beneficiary user id, merchant id), built on the redemption's own assessment and
-    what is known now about each beneficiary (a ban, findings written since the spend)."""
+    what is known now about each beneficiary and the order (a ban, findings written since the spend)."""
     policy = policy_for(redemption.packet.campaign_id)
     base = RiskAssessment.objects.filter(redemption=redemption, subject=RiskAssessment.Subject.REDEMPTION).first()
     inherited = tuple(Signal.from_json(s) for s in base.signals) if base else ()
@@ -169,7 +174,9 @@ def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | N
         facts = RiskFacts(
             allow_listed=_listed(user_id=user_id, device_id=None, ip=None)["allow"] if user_id else (),
             user_banned=user_id in banned,
-            open_findings=_open_findings(user_ids=(user_id,) if user_id else (), merchant_id=merchant_id),
+            open_findings=_open_findings(
+                user_ids=(user_id,) if user_id else (), merchant_id=merchant_id, order_id=redemption.order_id
+            ),
             inherited=inherited,
         )
         verdicts.append(assess(facts, policy_values(policy)))
@@ -205,7 +212,7 @@ def referral_reward_verdict(*, order, inviter_id: int, campaign_id: int) -> Asse
         allow_listed=listed["allow"],
         block_listed=listed["block"],
         user_banned=User.objects.filter(pk=inviter_id, is_banned=True).exists(),
-        open_findings=_open_findings(user_ids=(inviter_id, order.shopper_id)),
+        open_findings=_open_findings(user_ids=(inviter_id, order.shopper_id), order_id=order.pk),
         inherited=tuple(Signal.from_json(s) for s in base.signals) if base else (),
     )
     return assess(facts, policy_values(policy_for(campaign_id)))

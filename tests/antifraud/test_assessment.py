@@ -243,6 +243,27 @@ def test_a_shopper_named_in_a_merchants_collusion_finding_is_held_on_both_legs(m
     call_command("audit")
 
 
+def test_a_finding_listing_the_order_before_the_worker_ran_holds_every_leg(merchant_client):
+    two_way_campaign(merchant=merchant_client.merchant)
+    shopper = veteran()
+    response = post_order(
+        merchant_client, order_body(shopper, "50.00", packet_code=earn_packet(merchant_client, shopper))
+    )
+    order = Order.objects.get(pk=response.json()["id"])
+    Finding.objects.create(
+        kind="scripted_trail",
+        fingerprint="trail:x",
+        user_ids=[],
+        explanation="test",
+        evidence={"order_ids": [order.pk]},
+    )
+
+    rebates = rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+
+    assert {(r.role, r.held_for_review) for r in rebates} == {("holder", True), ("issuer", True)}
+    call_command("audit")
+
+
 def test_every_rebate_has_an_assessment(merchant_client):
     two_way_campaign(merchant=merchant_client.merchant)
     shopper = veteran()
