@@ -23,6 +23,9 @@ from .errors import TrailSessionNotFound
 from .models import TrailEvent, TrailSession
 
 SESSION_ID = re.compile(r"^[A-Za-z0-9_\-]{8,64}$")
+# A shape is compared with other accounts' only from this many steps: one or two whole-second gaps of ~10–120 s
+# take a few hundred values, so honest shoppers share short shapes every day; three gaps take about a million.
+SIGNATURE_MIN_STEPS = 3
 PAGE_TRAIL = "antifraud_trail"
 
 
@@ -88,7 +91,7 @@ class TrailVerdict:
     events: int
     seconds: int  # from the first step to the order
     kinds: frozenset[str]
-    signature: str  # kinds in order + whole-second gaps: the shape a script repeats
+    signature: str  # kinds in order + whole-second gaps: the shape a script repeats ("" below SIGNATURE_MIN_STEPS)
     twins: int  # other accounts whose trails had exactly this shape in the last day
 
 
@@ -110,6 +113,10 @@ def trail_verdict(*, keys: tuple[str, ...], user: User, order_at: datetime) -> T
     )
     if not steps:
         return TrailVerdict(0, 0, frozenset(), "", 0)
+    seconds = int((order_at - steps[0][1]).total_seconds())
+    kinds = frozenset(kind for kind, _ in steps)
+    if len(steps) < SIGNATURE_MIN_STEPS:
+        return TrailVerdict(len(steps), seconds, kinds, "", 0)
     signature = _signature(steps, order_at)
     twins = (
         TrailSession.objects.filter(signature=signature, signed_at__gte=order_at - timedelta(days=1))
@@ -119,10 +126,4 @@ def trail_verdict(*, keys: tuple[str, ...], user: User, order_at: datetime) -> T
         .count()
     )
     TrailSession.objects.filter(pk__in=[s.pk for s in sessions]).update(signature=signature, signed_at=order_at)
-    return TrailVerdict(
-        events=len(steps),
-        seconds=int((order_at - steps[0][1]).total_seconds()),
-        kinds=frozenset(kind for kind, _ in steps),
-        signature=signature,
-        twins=twins,
-    )
+    return TrailVerdict(events=len(steps), seconds=seconds, kinds=kinds, signature=signature, twins=twins)

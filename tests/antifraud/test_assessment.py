@@ -37,9 +37,8 @@ def earn_packet(client, shopper) -> str:
     return post_order(client, order_body(shopper, "200.00")).json()["earned_packets"][0]["code"]
 
 
-def report_trail(client, shopper, session_id: str, gaps: list[int]) -> None:
-    """Report browse → add to cart → checkout, then age the steps as if they had been `gaps` seconds apart."""
-    kinds = ["browse", "add_to_cart", "checkout"]
+def report_trail(client, shopper, session_id: str, gaps: list[int], kinds=("browse", "add_to_cart", "checkout")):
+    """Report the steps (browse → add to cart → checkout), then age them as if they had been `gaps` seconds apart."""
     events = [{"event_id": f"{session_id}-{k}", "kind": k} for k in kinds]
     body = {"session_id": session_id, "shopper_id": shopper.pk, "events": events}
     assert client.post("/api/v1/trail/events/", body, format="json").status_code == 200
@@ -151,6 +150,19 @@ def test_the_scripted_trail_finding_holds_every_leg_of_the_first_replays_too(mer
 
 def test_two_accounts_with_the_same_trail_shape_are_no_scripted_trail_finding(merchant_client, campaign):
     replay(merchant_client, [[45, 45, 45], [45, 45, 45], [45, 46, 45]])
+
+    assert detect_scripted_trails() == []
+
+
+def test_short_trails_of_the_same_shape_are_not_compared_across_accounts(merchant_client, campaign):
+    """Two steps (a few hundred shapes) are shared by honest shoppers every day: no twins, no finding."""
+    for n in range(3):
+        shopper = veteran()
+        code = earn_packet(merchant_client, shopper)
+        report_trail(merchant_client, shopper, f"sess-short-{n}", gaps=[45, 45], kinds=("browse", "checkout"))
+        order, _ = spend(merchant_client, shopper, code, session_id=f"sess-short-{n}")
+        assessment = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
+        assert assessment.trail_signature == "" and assessment.decision == "allow"
 
     assert detect_scripted_trails() == []
 
