@@ -24,10 +24,12 @@ Detectors (kind — fingerprint — what it means):
   scores as scripted; the finding holds what the first ones earned.
 * `packet_farm` — ``device:<id>:<day>`` / ``ip:<ip>:<day>`` — ≥ `ANTIFRAUD_PACKET_FARM_MIN_ACCOUNTS` (3) accounts
   earned or claimed packets from one device or one IP on one day (in TIME_ZONE). For an IP only accounts opened in the
-  last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account), and only when they outnumber the
-  established accounts that earned, claimed or spent from the IP in the window: a farm behind one connection is made
-  of fresh accounts, while an office, campus or carrier NAT has its regulars, among whom a few newcomers signing up on
-  one day are ordinary (see the fraud corpus in docs/ANTIFRAUD.md, "Evaluation").
+  last `ANTIFRAUD_PACKET_FARM_IP_ACCOUNT_DAYS` (7) days count (0: every account), except those that earned a packet
+  with a purchase of their own (not refunded) in the window, and only when they outnumber the established accounts
+  that earned, claimed or spent from the IP in the window. A farm behind one connection is fresh accounts collecting
+  free packets (sign-up, codes, check-ins); an office, campus or carrier NAT has its regulars, and its newcomers buy
+  things — paying ≥ a campaign's threshold for each farmed account would cost a farm more than the packets bring
+  (see the fraud corpus in docs/ANTIFRAUD.md, "Evaluation").
 
 What "sharing" means, for every detector: a device = a `DeviceUse` row (any time), or the device of an earning event
 or an order in the window; an IP = the IP of an earning event or an order in the window, except IPs from which more
@@ -68,7 +70,7 @@ from django.utils import timezone
 
 from accounts.models import Device, DeviceUse, Merchant, MerchantStaff, User
 from campaigns.models import ReferralReward
-from packets.models import Order, Packet, Redemption
+from packets.models import Order, Packet, Redemption, Refund
 from rebates.models import Rebate
 from rebates.payout_models import Payout, WechatOpenId
 
@@ -106,6 +108,7 @@ T = {
     "ra": ReviewAction._meta.db_table,
     "as": RiskAssessment._meta.db_table,
     "rr": ReferralReward._meta.db_table,
+    "refund": Refund._meta.db_table,
 }
 
 
@@ -834,8 +837,9 @@ def detect_packet_farms(
     *, days: int | None = None, now: datetime | None = None, min_accounts: int | None = None
 ) -> list[Finding]:
     """Devices from which ≥ `min_accounts` accounts earned or claimed packets on one day (TIME_ZONE), and IPs from
-    which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did — when those fresh
-    accounts outnumber the established accounts that used the IP in the window (a shared NAT has its regulars)."""
+    which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did without buying anything
+    themselves — when those fresh accounts outnumber the established accounts that used the IP in the window (a
+    shared NAT has its regulars)."""
     params = _window(days, now)
     min_accounts = min_accounts or setting("PACKET_FARM_MIN_ACCOUNTS")
     ip_account_days = setting("PACKET_FARM_IP_ACCOUNT_DAYS")
@@ -851,6 +855,11 @@ def detect_packet_farms(
         earned AS (SELECT * FROM ev WHERE kind IN ('issue', 'claim')),
         regulars AS (
             SELECT ip, count(DISTINCT user_id) AS n FROM ev WHERE ip IS NOT NULL AND NOT new_account GROUP BY ip
+        ),
+        customers AS (  -- earned a packet with a purchase of their own that was not refunded
+            SELECT DISTINCT ee.user_id FROM {T["ee"]} ee JOIN {T["packet"]} p ON p.id = ee.packet_id
+            WHERE ee.kind = 'issue' AND p.source_order_id IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s
+              AND NOT EXISTS (SELECT 1 FROM {T["refund"]} rf WHERE rf.order_id = p.source_order_id)
         )
         SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*), 0
         FROM earned WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}
@@ -859,7 +868,8 @@ def detect_packet_farms(
         SELECT 'ip', host(e.ip), e.day, array_agg(DISTINCT e.user_id ORDER BY e.user_id), count(*),
                coalesce(r.n, 0)
         FROM earned e LEFT JOIN regulars r ON r.ip = e.ip
-        WHERE e.ip IS NOT NULL AND e.new_account AND NOT {_ALLOWED_IP.format(ip="e.ip")}
+        WHERE e.ip IS NOT NULL AND e.new_account AND e.user_id NOT IN (SELECT user_id FROM customers)
+          AND NOT {_ALLOWED_IP.format(ip="e.ip")}
         GROUP BY e.ip, e.day, r.n
         HAVING count(DISTINCT e.user_id) >= %(min_accounts)s AND count(DISTINCT e.user_id) > coalesce(r.n, 0)
         ORDER BY 1, 2, 3""",

@@ -24,7 +24,7 @@ from antifraud.detectors import (
     rebates_hold_for_finding,
 )
 from antifraud.models import EarningEvent, Finding, ListEntry, ReviewAction
-from packets.models import Order, Packet, Redemption
+from packets.models import Order, Packet, Redemption, Refund
 from rebates.models import LedgerTransaction, Rebate
 from rebates.payout_models import Payout, WechatOpenId
 from tests.factories.accounts import DeviceFactory, MerchantStaffFactory, UserFactory
@@ -431,6 +431,43 @@ def test_a_packet_farm_finding_holds_every_leg_of_the_orders_its_accounts_spent_
     legs = Rebate.objects.filter(redemption__order=order)
     assert {(r.role, r.held_for_review) for r in legs} == {("holder", True), ("issuer", True)}
     assert not Rebate.objects.filter(redemption__order=honest_order, held_for_review=True).exists()
+
+
+def buy_and_earn(user, *, campaign, ip, refunded=False):
+    """`user` paid for an order from `ip` that earned a packet (an `issue` event of a purchase-earned packet)."""
+    order = Order.objects.create(
+        merchant=campaign.merchant,
+        shopper=user,
+        order_no=f"O-{next(_seq)}",
+        gross_amount=D("239.00"),
+        discount=D("0.00"),
+        amount_paid=D("239.00"),
+        channel=Order.Channel.API,
+        ip=ip,
+    )
+    packet = make_packet(campaign, holder=user)
+    Packet.objects.filter(pk=packet.pk).update(source_order=order)
+    if refunded:
+        Refund.objects.create(order=order, amount=D("239.00"))
+    earn(user, campaign=campaign, kind="issue", ip=ip, packet=packet)
+
+
+def test_packet_farm_new_accounts_on_one_ip_that_bought_what_earned_their_packets_are_no_finding(campaign):
+    """Newcomers on a dorm's Wi-Fi who pay for their orders are customers, not a farm collecting free packets."""
+    for _ in range(3):
+        buy_and_earn(UserFactory(), campaign=campaign, ip="10.6.0.9")
+
+    assert detect_packet_farms() == []
+
+
+def test_packet_farm_a_refunded_purchase_does_not_vouch_for_an_account(campaign):
+    accounts = [UserFactory() for _ in range(3)]
+    for user in accounts:
+        buy_and_earn(user, campaign=campaign, ip="10.6.0.9", refunded=True)
+
+    (finding,) = detect_packet_farms()
+
+    assert finding.user_ids == sorted(u.pk for u in accounts)
 
 
 def test_packet_farm_ignores_an_allow_listed_ip(campaign):
