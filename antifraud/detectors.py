@@ -839,7 +839,8 @@ def detect_packet_farms(
     """Devices from which ≥ `min_accounts` accounts earned or claimed packets on one day (TIME_ZONE), and IPs from
     which ≥ `min_accounts` accounts opened in the last `PACKET_FARM_IP_ACCOUNT_DAYS` days did without buying anything
     themselves — when those fresh accounts outnumber the established accounts that used the IP in the window (a
-    shared NAT has its regulars)."""
+    shared NAT has its regulars). A finding names every account that collected through the device (or, for an IP,
+    every such fresh account) in the window."""
     params = _window(days, now)
     min_accounts = min_accounts or setting("PACKET_FARM_MIN_ACCOUNTS")
     ip_account_days = setting("PACKET_FARM_IP_ACCOUNT_DAYS")
@@ -860,23 +861,34 @@ def detect_packet_farms(
             SELECT DISTINCT ee.user_id FROM {T["ee"]} ee JOIN {T["packet"]} p ON p.id = ee.packet_id
             WHERE ee.kind = 'issue' AND p.source_order_id IS NOT NULL AND ee.at >= %(since)s AND ee.at <= %(now)s
               AND NOT EXISTS (SELECT 1 FROM {T["refund"]} rf WHERE rf.order_id = p.source_order_id)
+        ),
+        src AS (  -- who collected packets through which device or connection, on which day
+            SELECT 'device' AS via, device_id::text AS value, day, user_id FROM earned
+            WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}
+            UNION ALL
+            SELECT 'ip', host(ip), day, user_id FROM earned
+            WHERE ip IS NOT NULL AND new_account AND user_id NOT IN (SELECT user_id FROM customers)
+              AND NOT {_ALLOWED_IP.format(ip="ip")}
+        ),
+        qualified AS (
+            SELECT s.via, s.value, s.day, count(*) AS events, count(DISTINCT s.user_id) AS accounts,
+                   coalesce(max(r.n), 0) AS regulars
+            FROM src s LEFT JOIN regulars r ON s.via = 'ip' AND host(r.ip) = s.value
+            GROUP BY s.via, s.value, s.day
+            HAVING count(DISTINCT s.user_id) >= %(min_accounts)s
+               AND (s.via = 'device' OR count(DISTINCT s.user_id) > coalesce(max(r.n), 0))
         )
-        SELECT 'device', device_id::text, day, array_agg(DISTINCT user_id ORDER BY user_id), count(*), 0
-        FROM earned WHERE device_id IS NOT NULL AND NOT {_ALLOWED_DEVICE.format(device="device_id")}
-        GROUP BY device_id, day HAVING count(DISTINCT user_id) >= %(min_accounts)s
-        UNION ALL
-        SELECT 'ip', host(e.ip), e.day, array_agg(DISTINCT e.user_id ORDER BY e.user_id), count(*),
-               coalesce(r.n, 0)
-        FROM earned e LEFT JOIN regulars r ON r.ip = e.ip
-        WHERE e.ip IS NOT NULL AND e.new_account AND e.user_id NOT IN (SELECT user_id FROM customers)
-          AND NOT {_ALLOWED_IP.format(ip="e.ip")}
-        GROUP BY e.ip, e.day, r.n
-        HAVING count(DISTINCT e.user_id) >= %(min_accounts)s AND count(DISTINCT e.user_id) > coalesce(r.n, 0)
-        ORDER BY 1, 2, 3""",
+        -- Named: everyone who collected through it in the window, not only on the day it qualified (a farm spreads
+        -- its accounts over days when a daily limit stops it).
+        SELECT q.via, q.value, q.day,
+               (SELECT array_agg(DISTINCT m.user_id ORDER BY m.user_id) FROM src m
+                WHERE m.via = q.via AND m.value = q.value),
+               q.events, q.accounts, q.regulars
+        FROM qualified q ORDER BY 1, 2, 3""",
         {**params, "tz": settings.TIME_ZONE, "min_accounts": min_accounts, "ip_account_days": ip_account_days},
     )
     devices = _devices(int(value) for via, value, *_rest in rows if via == "device")
-    people = _people(pk for *_head, users, _events, _regulars in rows for pk in users)
+    people = _people(pk for _via, _value, _day, users, *_counts in rows for pk in users)
     spent = defaultdict(list)  # account → orders it spent packets on in the window
     for user_id, order_id in _rows(
         f"""SELECT DISTINCT ee.user_id, rd.order_id FROM {T["ee"]} ee JOIN {T["rd"]} rd ON rd.packet_id = ee.packet_id
@@ -885,12 +897,17 @@ def detect_packet_farms(
     ):
         spent[user_id].append(order_id)
     findings = []
-    for via, value, day, users, events, regulars in rows:
-        fresh = f" opened in the last {ip_account_days} days" if via == "ip" and ip_account_days else ""
+    for via, value, day, users, events, accounts, regulars in rows:
+        fresh = (
+            f" opened in the last {ip_account_days} days (and buying nothing themselves)"
+            if via == "ip" and ip_account_days
+            else ""
+        )
         explanation = (
-            f"On {day.isoformat()}, {len(users)} different accounts{fresh} earned or claimed {events} packet(s) from "
-            f"{_link_words(via, value, devices)}: {_joined([people[pk] for pk in users])}. Many accounts collecting "
-            "packets from one phone or one connection in a day are usually one person farming packets."
+            f"On {day.isoformat()}, {accounts} different accounts{fresh} earned or claimed {events} packet(s) from "
+            f"{_link_words(via, value, devices)}; in the last {params['days']} days {len(users)} such accounts in all: "
+            f"{_joined([people[pk] for pk in users])}. Many accounts collecting packets from one phone or one "
+            "connection in a day are usually one person farming packets."
         )
         if fresh:
             explanation += (
@@ -908,6 +925,7 @@ def detect_packet_farms(
                 "value": value,
                 "day": day.isoformat(),
                 "accounts": list(users),
+                "accounts_that_day": accounts,
                 "events": events,
                 "established_accounts": regulars,
                 # Every leg a farmed packet's spend earned waits for review, the shop's too. Not refs: a named

@@ -383,6 +383,20 @@ def test_packet_farm_three_accounts_claiming_from_one_device_in_a_day_is_a_findi
     assert finding.fingerprint.startswith(f"device:{phone.pk}:")
 
 
+def test_packet_farm_names_the_accounts_that_used_its_connection_on_other_days_too(campaign):
+    """A daily limit spreads a farm over days: the account it opened the next day is named with the rest."""
+    today = [UserFactory() for _ in range(3)]
+    for user in today:
+        earn(user, campaign=campaign, ip="10.6.0.9", device=DeviceFactory())
+    straggler = UserFactory()
+    earn(straggler, campaign=campaign, ip="10.6.0.9", device=DeviceFactory(), at=timezone.now() - timedelta(days=1))
+
+    (finding,) = detect_packet_farms()
+
+    assert finding.user_ids == sorted(u.pk for u in [*today, straggler])
+    assert finding.evidence["accounts_that_day"] == 3
+
+
 def test_packet_farm_one_device_used_by_three_accounts_on_three_days_is_no_finding(campaign):
     phone = DeviceFactory()
     for days_ago in range(3):
