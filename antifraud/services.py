@@ -86,7 +86,7 @@ def referral_reward_reject(*, reward_id: int, actor: User | None, reason: str) -
     return True
 
 
-def _rebates_hold(*, user_id: int, actor: User | None, reason: str) -> int:
+def _pending_rewards_hold(*, user_id: int, actor: User | None, reason: str) -> int:
     """Hold every pending rebate and referral reward of the account for review (a ban's side effect)."""
     held = 0
     for model, target, mine in (
@@ -167,13 +167,16 @@ def _coupon_revoke(*, packet_id: int, rebate_id: int, actor: User | None, reason
 @transaction.atomic
 def user_ban(*, user_id: int, actor: User | None, reason: str) -> bool:
     """Ban an account: its pages answer with the suspension notice (antifraud/middleware.py), new activity scores as
-    blocked, and every rebate of it still pending is held for review. False when it was banned already."""
+    blocked, and every rebate and referral reward of it still pending is held for review. False when it was banned
+    already."""
     reason = _reason(actor, reason)
     User.objects.select_for_update().get(pk=user_id)
     if not users_set_banned(user_ids=[user_id], banned=True):
         return False
     review_action_record(actor=actor, action=Action.BAN_USER, target=f"user:{user_id}", reason=reason)
-    _rebates_hold(user_id=user_id, actor=actor, reason=f"account banned: {reason}" if reason else "account banned")
+    _pending_rewards_hold(
+        user_id=user_id, actor=actor, reason=f"account banned: {reason}" if reason else "account banned"
+    )
     return True
 
 
