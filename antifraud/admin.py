@@ -116,6 +116,24 @@ def decide_with_reason(modeladmin, request, queryset, *, title, perform, form_cl
     return TemplateResponse(request, "admin/antifraud/decide.html", context)
 
 
+def review_action(*, description, title, perform, form_class=ReasonForm):
+    """An operator's decision as an admin action: the reason page of `decide_with_reason`, then
+    `perform(obj, actor, cleaned_data)` — one service call — per selected object."""
+
+    @admin.action(description=description, permissions=["review"])
+    def action(modeladmin, request, queryset):
+        return decide_with_reason(
+            modeladmin,
+            request,
+            queryset,
+            title=title,
+            form_class=form_class,
+            perform=lambda obj, data: perform(obj, request.user, data),
+        )
+
+    return action
+
+
 class WaitingFirstMixin:
     """Rows matching `waiting` (what waits for a decision) listed first, oldest first; a column the operator sorts by
     wins."""
@@ -228,29 +246,21 @@ class ReviewQueueAdmin(AssessmentColumns, OperatorOnlyAdmin):
     def age(self, obj):
         return timesince(obj.created_at, timezone.now())
 
-    @admin.action(description=_("Release selected rebates (pay them)"), permissions=["review"])
-    def release_rebates(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Release rebates"),
-            perform=lambda rebate, data: services.rebate_release(
-                rebate_id=rebate.pk, actor=request.user, reason=data["reason"]
-            ),
-        )
+    release_rebates = review_action(
+        description=_("Release selected rebates (pay them)"),
+        title=_("Release rebates"),
+        perform=lambda rebate, actor, data: services.rebate_release(
+            rebate_id=rebate.pk, actor=actor, reason=data["reason"]
+        ),
+    )
 
-    @admin.action(description=_("Reject selected rebates (take the value back)"), permissions=["review"])
-    def reject_rebates(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Reject rebates"),
-            perform=lambda rebate, data: services.rebate_reject(
-                rebate_id=rebate.pk, actor=request.user, reason=data["reason"]
-            ),
-        )
+    reject_rebates = review_action(
+        description=_("Reject selected rebates (take the value back)"),
+        title=_("Reject rebates"),
+        perform=lambda rebate, actor, data: services.rebate_reject(
+            rebate_id=rebate.pk, actor=actor, reason=data["reason"]
+        ),
+    )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         """The evidence page: everything a reviewer needs to decide one rebate, with release / reject buttons."""
@@ -309,29 +319,21 @@ class HeldReferralRewardAdmin(WaitingFirstMixin, AssessmentColumns, OperatorOnly
     def amount_shown(self, obj):
         return format_cny(obj.amount)
 
-    @admin.action(description=_("Release selected referral rewards (pay them)"), permissions=["review"])
-    def release_rewards(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Release referral rewards"),
-            perform=lambda reward, data: services.referral_reward_release(
-                reward_id=reward.pk, actor=request.user, reason=data["reason"]
-            ),
-        )
+    release_rewards = review_action(
+        description=_("Release selected referral rewards (pay them)"),
+        title=_("Release referral rewards"),
+        perform=lambda reward, actor, data: services.referral_reward_release(
+            reward_id=reward.pk, actor=actor, reason=data["reason"]
+        ),
+    )
 
-    @admin.action(description=_("Reject selected referral rewards (take the value back)"), permissions=["review"])
-    def reject_rewards(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Reject referral rewards"),
-            perform=lambda reward, data: services.referral_reward_reject(
-                reward_id=reward.pk, actor=request.user, reason=data["reason"]
-            ),
-        )
+    reject_rewards = review_action(
+        description=_("Reject selected referral rewards (take the value back)"),
+        title=_("Reject referral rewards"),
+        perform=lambda reward, actor, data: services.referral_reward_reject(
+            reward_id=reward.pk, actor=actor, reason=data["reason"]
+        ),
+    )
 
 
 # --- assessments, findings, appeals -----------------------------------------------------------------------------------
@@ -392,30 +394,22 @@ class FindingAdmin(OperatorOnlyAdmin):
     def short_explanation(self, obj):
         return Truncator(obj.explanation).chars(120)
 
-    @admin.action(description=_("Confirm selected findings (reject their held rebates)"), permissions=["review"])
-    def confirm_findings(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Confirm findings"),
-            form_class=FindingConfirmForm,
-            perform=lambda finding, data: services.finding_confirm(
-                finding_id=finding.pk, actor=request.user, reason=data["reason"], ban=data["ban"]
-            ),
-        )
+    confirm_findings = review_action(
+        description=_("Confirm selected findings (reject their held rebates)"),
+        title=_("Confirm findings"),
+        form_class=FindingConfirmForm,
+        perform=lambda finding, actor, data: services.finding_confirm(
+            finding_id=finding.pk, actor=actor, reason=data["reason"], ban=data["ban"]
+        ),
+    )
 
-    @admin.action(description=_("Dismiss selected findings (release what they alone held)"), permissions=["review"])
-    def dismiss_findings(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Dismiss findings"),
-            perform=lambda finding, data: services.finding_dismiss(
-                finding_id=finding.pk, actor=request.user, reason=data["reason"]
-            ),
-        )
+    dismiss_findings = review_action(
+        description=_("Dismiss selected findings (release what they alone held)"),
+        title=_("Dismiss findings"),
+        perform=lambda finding, actor, data: services.finding_dismiss(
+            finding_id=finding.pk, actor=actor, reason=data["reason"]
+        ),
+    )
 
 
 @admin.register(Appeal)
@@ -434,31 +428,23 @@ class AppealAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
     def short_text(self, obj):
         return Truncator(obj.text).chars(100)
 
-    @admin.action(description=_("Accept selected appeals (lift the ban)"), permissions=["review"])
-    def accept_appeals(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Accept appeals"),
-            form_class=ResponseForm,
-            perform=lambda appeal, data: services.appeal_decide(
-                appeal_id=appeal.pk, actor=request.user, accept=True, response=data["reason"]
-            ),
-        )
+    accept_appeals = review_action(
+        description=_("Accept selected appeals (lift the ban)"),
+        title=_("Accept appeals"),
+        form_class=ResponseForm,
+        perform=lambda appeal, actor, data: services.appeal_decide(
+            appeal_id=appeal.pk, actor=actor, accept=True, response=data["reason"]
+        ),
+    )
 
-    @admin.action(description=_("Reject selected appeals"), permissions=["review"])
-    def reject_appeals(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Reject appeals"),
-            form_class=ResponseForm,
-            perform=lambda appeal, data: services.appeal_decide(
-                appeal_id=appeal.pk, actor=request.user, accept=False, response=data["reason"]
-            ),
-        )
+    reject_appeals = review_action(
+        description=_("Reject selected appeals"),
+        title=_("Reject appeals"),
+        form_class=ResponseForm,
+        perform=lambda appeal, actor, data: services.appeal_decide(
+            appeal_id=appeal.pk, actor=actor, accept=False, response=data["reason"]
+        ),
+    )
 
 
 # --- lists, policies, approvals, the trail ----------------------------------------------------------------------------
@@ -544,29 +530,21 @@ class CampaignApprovalAdmin(WaitingFirstMixin, OperatorOnlyAdmin):
                 words.append(str(s.get("detail") or s.get("code", "")))
         return format_html("<ul class='signals'>{}</ul>", format_html_join("", "<li>{}</li>", ((w,) for w in words)))
 
-    @admin.action(description=_("Approve selected campaigns (they may go live)"), permissions=["review"])
-    def approve_campaigns(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Approve campaigns"),
-            perform=lambda approval, data: services.campaign_approval_decide(
-                approval_id=approval.pk, actor=request.user, approve=True, note=data["reason"]
-            ),
-        )
+    approve_campaigns = review_action(
+        description=_("Approve selected campaigns (they may go live)"),
+        title=_("Approve campaigns"),
+        perform=lambda approval, actor, data: services.campaign_approval_decide(
+            approval_id=approval.pk, actor=actor, approve=True, note=data["reason"]
+        ),
+    )
 
-    @admin.action(description=_("Refuse selected campaigns"), permissions=["review"])
-    def refuse_campaigns(self, request, queryset):
-        return decide_with_reason(
-            self,
-            request,
-            queryset,
-            title=_("Refuse campaigns"),
-            perform=lambda approval, data: services.campaign_approval_decide(
-                approval_id=approval.pk, actor=request.user, approve=False, note=data["reason"]
-            ),
-        )
+    refuse_campaigns = review_action(
+        description=_("Refuse selected campaigns"),
+        title=_("Refuse campaigns"),
+        perform=lambda approval, actor, data: services.campaign_approval_decide(
+            approval_id=approval.pk, actor=actor, approve=False, note=data["reason"]
+        ),
+    )
 
 
 @admin.register(ReviewAction)
