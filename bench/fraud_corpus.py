@@ -87,7 +87,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -1739,25 +1739,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def config_from(args: argparse.Namespace) -> Config:
     if args.small:
         return Config.small(seed=args.seed)
-    fake = {} if args.fake is None else {"fake_no_trail": args.fake, "fake_too_fast": args.fake}
+    given = {f.name: getattr(args, f.name) for f in fields(Config) if hasattr(args, f.name)}  # --farm-accounts etc.
     if args.fake is not None:
-        fake["fake_scripted"] = args.fake
-    return Config(
-        seed=args.seed,
-        days=args.days,
-        honest=args.honest,
-        farms=args.farms,
-        farm_accounts=args.farm_accounts,
-        fresh_device_farms=args.fresh_device_farms,
-        colluding_merchants=args.colluding_merchants,
-        colluders=args.colluders,
-        referral_farms=args.referral_farms,
-        farm_invitees=args.farm_invitees,
-        self_referrals=args.self_referrals,
-        detect_every=args.detect_every,
-        warmup_days=args.warmup_days,
-        **fake,
-    )
+        given.update(fake_no_trail=args.fake, fake_too_fast=args.fake, fake_scripted=args.fake)
+    return Config(**given)
 
 
 def main(argv=None) -> int:
