@@ -286,7 +286,9 @@ def referral_reward_confirm(*, reward_id: int, now: datetime | None = None) -> b
     """The hold is over: what is still reserved (the amount less any refunded share) moves to the inviter's cash,
     netting any debt first. Once."""
     now = now or timezone.now()
-    reward = ReferralReward.objects.select_for_update().select_related("program__campaign").get(pk=reward_id)
+    reward = (
+        ReferralReward.objects.select_for_update(of=("self",)).select_related("program__campaign").get(pk=reward_id)
+    )
     if reward.status != ReferralReward.Status.PENDING or reward.held_for_review or (reward.hold_until or now) > now:
         return False
     _referral_confirm_post(reward)
@@ -307,12 +309,24 @@ def _referral_confirm_post(reward: ReferralReward) -> None:
     )
 
 
+def _reward_lock_after_its_order(reward_id: int) -> ReferralReward:
+    """A reviewer's decision locks as a refund does — the order's row, then the reward's — so the two queue behind one
+    another instead of deadlocking."""
+    order_id = ReferralReward.objects.values_list("order_id", flat=True).get(pk=reward_id)
+    list(Order.objects.select_for_update().filter(pk=order_id).values_list("pk", flat=True))
+    return (
+        ReferralReward.objects.select_for_update(of=("self",))
+        .select_related("program__campaign", "order")
+        .get(pk=reward_id)
+    )
+
+
 @transaction.atomic
 def referral_reward_release_hold(*, reward_id: int, now: datetime | None = None) -> bool:
     """A reviewer cleared a held referral reward: credited now when its holding period is over (or it had none),
     else when the hold ends. False when it was not held (a repeated release does nothing)."""
     now = now or timezone.now()
-    reward = ReferralReward.objects.select_for_update().select_related("program__campaign").get(pk=reward_id)
+    reward = _reward_lock_after_its_order(reward_id)
     if not reward.held_for_review:
         return False
     changes: dict = {"held_for_review": False}
@@ -327,7 +341,7 @@ def referral_reward_release_hold(*, reward_id: int, now: datetime | None = None)
 def referral_reward_reverse_remaining(*, reward_id: int, key: str) -> bool:
     """Take back whatever is left of a referral reward (a reviewer rejected it): from the reserve while pending, else
     from the inviter's cash (debt for what it lacks). False when nothing is left."""
-    reward = ReferralReward.objects.select_for_update().select_related("order").get(pk=reward_id)
+    reward = _reward_lock_after_its_order(reward_id)
     reward.held_for_review = False
     gross = reward.order.gross_amount
     return _referral_reverse(reward, gross=gross, refunded=gross, key=key) > 0
