@@ -102,32 +102,30 @@ def test_a_trail_too_fast_is_held(merchant_client, campaign):
     assert all(r.held_for_review for r in rebates)
 
 
-def test_the_same_scripted_trail_across_accounts_is_held_from_the_third(merchant_client, campaign):
-    decisions = []
-    for n in range(3):
+def replay(client, gaps_by_account: list[list[int]], kinds=("browse", "add_to_cart", "checkout")):
+    """One order per fresh account, each after a reported trail with the given gaps; returns the orders."""
+    orders = []
+    for n, gaps in enumerate(gaps_by_account):
         shopper = veteran()
-        code = earn_packet(merchant_client, shopper)
-        report_trail(merchant_client, shopper, f"sess-bot-{n}", gaps=[45, 45, 45])
-        order, _ = spend(merchant_client, shopper, code, session_id=f"sess-bot-{n}")
-        decisions.append(RiskAssessment.objects.get(redemption=order.redemption, subject="redemption").signals)
+        code = earn_packet(client, shopper)
+        report_trail(client, shopper, f"sess-{n}-{shopper.pk}", gaps=gaps, kinds=kinds)
+        order, _ = spend(client, shopper, code, session_id=f"sess-{n}-{shopper.pk}")
+        orders.append(order)
+    return orders
+
+
+def redemption_assessments(orders):
+    return [RiskAssessment.objects.get(redemption=o.redemption, subject="redemption") for o in orders]
+
+
+def test_the_same_scripted_trail_across_accounts_is_held_from_the_third(merchant_client, campaign):
+    decisions = [a.signals for a in redemption_assessments(replay(merchant_client, [[45, 45, 45]] * 3))]
 
     assert [[s["code"] for s in d] for d in decisions] == [
         ["packet_just_earned"],
         ["similar_trail", "packet_just_earned"],
         ["scripted_trail", "packet_just_earned"],
     ]
-
-
-def replay(client, gaps_by_account: list[list[int]]):
-    """One order per fresh account, each after a reported trail with the given gaps; returns the orders."""
-    orders = []
-    for n, gaps in enumerate(gaps_by_account):
-        shopper = veteran()
-        code = earn_packet(client, shopper)
-        report_trail(client, shopper, f"sess-{n}-{shopper.pk}", gaps=gaps)
-        order, _ = spend(client, shopper, code, session_id=f"sess-{n}-{shopper.pk}")
-        orders.append(order)
-    return orders
 
 
 def test_the_scripted_trail_finding_holds_every_leg_of_the_first_replays_too(merchant_client, campaign):
@@ -156,14 +154,9 @@ def test_two_accounts_with_the_same_trail_shape_are_no_scripted_trail_finding(me
 
 def test_short_trails_of_the_same_shape_are_not_compared_across_accounts(merchant_client, campaign):
     """Two steps (a few hundred shapes) are shared by honest shoppers every day: no twins, no finding."""
-    for n in range(3):
-        shopper = veteran()
-        code = earn_packet(merchant_client, shopper)
-        report_trail(merchant_client, shopper, f"sess-short-{n}", gaps=[45, 45], kinds=("browse", "checkout"))
-        order, _ = spend(merchant_client, shopper, code, session_id=f"sess-short-{n}")
-        assessment = RiskAssessment.objects.get(redemption=order.redemption, subject="redemption")
-        assert assessment.trail_signature == "" and assessment.decision == "allow"
+    orders = replay(merchant_client, [[45, 45]] * 3, kinds=("browse", "checkout"))
 
+    assert {(a.trail_signature, a.decision) for a in redemption_assessments(orders)} == {("", "allow")}
     assert detect_scripted_trails() == []
 
 
