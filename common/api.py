@@ -1,4 +1,6 @@
-"""API plumbing shared by every app: one error shape `{code, message, details}`."""
+"""API plumbing shared by every app: one error shape `{code, message, details}`, in the request's language."""
+
+import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
@@ -7,7 +9,11 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from . import errors
 from .errors import ApplicationError
+from .failures import UNAVAILABLE, error_body, unavailable_headers
+
+logger = logging.getLogger(__name__)
 
 _DRF_CODES = {
     exceptions.ParseError: "malformed_json",
@@ -22,8 +28,8 @@ _DRF_CODES = {
 }
 
 
-def error_response(code: str, message: str, http_status: int, details=None) -> Response:
-    return Response({"code": code, "message": message, "details": details or {}}, status=http_status)
+def error_response(code: str, message, http_status: int, details=None, headers=None) -> Response:
+    return Response(error_body(code, message, details), status=http_status, headers=headers)
 
 
 def exception_handler(exc, context):
@@ -31,7 +37,13 @@ def exception_handler(exc, context):
         exc.after_rollback()
         return error_response(exc.code, exc.message, exc.status_code, exc.details)
     if isinstance(exc, RequestDataTooBig):
-        return error_response("body_too_large", "Request body is too large.", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return error_response("body_too_large", errors.BODY_TOO_LARGE, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, UNAVAILABLE):
+        logger.error("%s: a dependency is unavailable", context["request"].path, exc_info=exc)
+        return error_response(
+            "service_unavailable", errors.SERVICE_UNAVAILABLE, status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers=unavailable_headers(),
+        )  # fmt: skip
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
@@ -41,7 +53,7 @@ def exception_handler(exc, context):
         return None
     code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), "error")
     if isinstance(exc, exceptions.ValidationError):
-        return error_response(code, "The request is invalid; see details.", response.status_code, response.data)
+        return error_response(code, errors.REQUEST_INVALID, response.status_code, response.data)
     message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     return error_response(code, message, response.status_code)
 

@@ -1,4 +1,9 @@
-"""Domain errors carry a stable `code` (clients match on it), a human message and an HTTP status."""
+"""Domain errors carry a stable `code` (clients match on it), a human message and an HTTP status.
+
+Messages are translatable (gettext_lazy where they are defined) and rendered in the reply's language: the request's
+Accept-Language (or language cookie), zh-Hans by default."""
+
+from django.utils.translation import gettext_lazy as _
 
 
 class ApplicationError(Exception):
@@ -32,3 +37,14 @@ class Conflict(ApplicationError):
 class Unprocessable(ApplicationError):
     status_code = 422
     code = "unprocessable"
+
+
+# Replies the plumbing gives for any route (common/api.py, common/middleware.py, common/views.py), by stable code.
+REQUEST_INVALID = _("The request is invalid; see details.")
+NOT_FOUND = _("Nothing is at this address.")
+PERMISSION_DENIED = _("You are not allowed to do this.")
+METHOD_NOT_ALLOWED = _("This method is not allowed here.")
+BODY_TOO_LARGE = _("Request body is too large.")
+URI_TOO_LONG = _("The address is too long.")
+SERVER_ERROR = _("Something went wrong on our side. Please try again later.")
+SERVICE_UNAVAILABLE = _("The service is briefly unavailable. Please try again in a moment.")

@@ -1,3 +1,4 @@
+import sys
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import merchant_of
+from common.failures import exception_reply, failure_reply
 from common.money import format_cny
 from config.celery import app as celery_app
 
@@ -88,3 +90,15 @@ def healthz(request):
         checks["broker"] = f"error: {exc.__class__.__name__}"
     healthy = all(v == "ok" for v in checks.values())
     return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)
+
+
+def page_not_found(request, exception):
+    """handler404: JSON `not_found` under /api/, the branded page elsewhere."""
+    return failure_reply(request, 404)
+
+
+def server_error(request):
+    """handler500, called inside Django's `except` for an exception nothing else handled (a middleware's, or a view's
+    the DRF exception handler left alone): 503 + Retry-After when the database or broker is unavailable, else 500.
+    Renders without the database, the session or the user."""
+    return exception_reply(request, sys.exc_info()[1])

@@ -48,6 +48,10 @@ RUN_REDIS_PORT = 56379
 WEB_WORKERS = 3
 WORKER_CONCURRENCY = 2
 STOP_GRACE_SECONDS = 20.0
+# gunicorn refuses a longer request line (method + URI + version) with its own plain-text 414 before Django sees it;
+# settings.MAX_URI_LENGTH stays below it, so an over-long URI gets Django's reply (JSON under /api/). This is
+# gunicorn's default, passed explicitly so the two limits are read side by side (tests/common/test_error_replies.py).
+GUNICORN_LIMIT_REQUEST_LINE = 4094
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 — public demo accounts on a local database
 # (role, login, password) — created by `manage.py load_demo_data`.
@@ -705,6 +709,7 @@ def web_command(port: int) -> list[str]:
         sys.executable, "-m", "gunicorn", "config.runstack:wsgi_with_static()",
         "--bind", f"127.0.0.1:{port}", "--workers", str(WEB_WORKERS),
         "--access-logfile", "-", "--graceful-timeout", "10",
+        "--limit-request-line", str(GUNICORN_LIMIT_REQUEST_LINE),
     ]  # fmt: skip
 
 

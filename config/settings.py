@@ -51,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: sees every reply, so an error under /api/ is always the JSON shape (common/middleware.py).
+    "common.middleware.ErrorReplyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -127,6 +129,12 @@ STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # Request bodies above this are refused with 413 before any parsing.
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 256 * 1024))
+# Longer path + query strings are refused with 414 (JSON under /api/). Keep it below gunicorn's limit_request_line
+# (config/runstack.py GUNICORN_LIMIT_REQUEST_LINE, gunicorn's default 4094 bytes for the whole request line), or
+# gunicorn answers first with its own plain-text 414.
+MAX_URI_LENGTH = int(os.environ.get("MAX_URI_LENGTH", 2048))
+# Seconds a 503 (database or broker unavailable) asks the client to wait before retrying.
+SERVICE_UNAVAILABLE_RETRY_AFTER = int(os.environ.get("SERVICE_UNAVAILABLE_RETRY_AFTER", 10))
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,6 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from common import views as common_views
 
+# Error replies for any route: JSON under /api/, branded pages elsewhere (common/failures.py).
+handler404 = common_views.page_not_found
+handler500 = common_views.server_error
+
 api_v1 = [
     path("", include("rebates.urls_api")),
     path("", include("packets.urls_api")),

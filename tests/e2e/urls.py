@@ -4,6 +4,8 @@ from django.urls import include, path
 
 from config import urls as site
 
+handler404 = site.handler404
+handler500 = site.handler500
 urlpatterns = list(site.urlpatterns)
 if not any(getattr(p, "namespace", None) == "earn" for p in urlpatterns):
     urlpatterns.append(path("", include("packets.urls_earn")))
