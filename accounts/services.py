@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from antifraud.devices import device_seen
 from antifraud.limits import EarnContext
@@ -76,10 +77,10 @@ def user_attribute_inviter(*, user: User, inviter: User) -> None:
     """Record who invited `user`. One invitee has one inviter, set once; nobody invites themselves.
     The conditional UPDATE makes the "once" hold under concurrency; the model's check constraint backs it."""
     if inviter.pk == user.pk:
-        raise InviteRefused("Nobody can invite themselves.", code="self_referral")
+        raise InviteRefused(_("Nobody can invite themselves."), code="self_referral")
     updated = User.objects.filter(pk=user.pk, invited_by__isnull=True).update(invited_by=inviter)
     if not updated:
-        raise InviteRefused("This account already has an inviter.", code="already_invited")
+        raise InviteRefused(_("This account already has an inviter."), code="already_invited")
     user.invited_by = inviter
 
 
@@ -108,20 +109,20 @@ def user_register(
     The account commits first; each issuance then runs in its own transaction, so a campaign that cannot issue
     (budget, limits) never costs anybody their account."""
     if not phone and not email:
-        raise ApplicationError("A phone number or an email is needed.", code="identifier_required")
+        raise ApplicationError(_("A phone number or an email is needed."), code="identifier_required")
     with transaction.atomic():
         _lock_identifier(phone or email)
         if phone and phone_is_taken(phone):
-            raise PhoneTaken("This phone number is already registered.")
+            raise PhoneTaken(_("This phone number is already registered."))
         if email and email_is_taken(email):
-            raise EmailTaken("This email address is already registered.")
+            raise EmailTaken(_("This email address is already registered."))
         user = User(username=phone or f"u{secrets.token_hex(7)}", phone=phone or None, email=email)
         user.set_password(password)
         try:
             with transaction.atomic():
                 user.save()
         except IntegrityError as exc:  # a concurrent sign-up that did not take the same advisory lock key
-            raise PhoneTaken("This phone number is already registered.") from exc
+            raise PhoneTaken(_("This phone number is already registered.")) from exc
         if inviter is not None:
             user_attribute_inviter(user=user, inviter=inviter)
     registration = Registration(user=user, inviter=inviter)

@@ -1,6 +1,7 @@
 """The shopping-trail events API: merchants' servers and shoppers' apps report the steps before an order."""
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
@@ -66,21 +67,21 @@ class TrailEventsApi(APIView):
     )
     def post(self, request):
         if is_ratelimited(request, group="antifraud.trail", key="user", rate=EVENTS_RATE, increment=True):
-            raise ApplicationError("Too many trail requests; slow down.", code="rate_limited", status=429)
+            raise ApplicationError(_("Too many trail requests; slow down."), code="rate_limited", status=429)
         data = self.TrailEventsInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
         merchant = merchant_of(request.user)
         if merchant is not None:
             if "shopper_id" not in body:
-                raise ApplicationError("shopper_id is required from a merchant.", code="shopper_id_required")
+                raise ApplicationError(_("shopper_id is required from a merchant."), code="shopper_id_required")
             shopper = User.objects.filter(pk=body["shopper_id"], is_active=True).first()
             if shopper is None:
-                raise NotFound("No such shopper.", code="shopper_not_found")
+                raise NotFound(_("No such shopper."), code="shopper_not_found")
             key = merchant_session_key(merchant.pk, body["session_id"])
         else:
             if body.get("shopper_id", request.user.pk) != request.user.pk:
-                raise TrailSessionNotFound("No such session for this shopper.")
+                raise TrailSessionNotFound(_("No such session for this shopper."))
             shopper = request.user
             key = shopper_session_key(shopper.pk, body["session_id"])
         with transaction.atomic():

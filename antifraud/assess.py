@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.utils.translation import gettext as _
 
 from accounts.models import DeviceUse, MerchantStaff, User
 
@@ -118,7 +119,7 @@ def redemption_assess(*, order, packet, context: EarnContext, policy: RiskPolicy
     verdict = assess(facts, policy_values(policy))
     if verdict.decision == BLOCK:
         raise RiskBlocked(
-            "This red packet cannot be used on this order.",
+            _("This red packet cannot be used on this order."),
             details={"reasons": [s.describe() for s in verdict.signals]},
             evidence={
                 "campaign_id": packet.campaign_id,

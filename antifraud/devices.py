@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Device, User
 
@@ -28,14 +29,14 @@ _SIGNAL_KEYS = ("screen", "tz", "lang", "platform", "cores", "touch")
 def api_fingerprint(merchant_id: int, device_id: str) -> str:
     """A device id a merchant's server reports for its shopper, kept apart from other merchants' ids."""
     if not API_DEVICE_ID.match(device_id):
-        raise InvalidDeviceId("device_id must be 6–100 letters, digits or . _ : -")
+        raise InvalidDeviceId(_("device_id must be 6–100 letters, digits or . _ : -"))
     return f"m{merchant_id}:{device_id}"
 
 
 def app_fingerprint(device_id: str) -> str:
     """A shopper app's install id: random per install, so sharing one across accounts means one phone."""
     if not API_DEVICE_ID.match(device_id):
-        raise InvalidDeviceId("device_id must be 6–100 letters, digits or . _ : -")
+        raise InvalidDeviceId(_("device_id must be 6–100 letters, digits or . _ : -"))
     return f"app:{device_id}"
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_ratelimit.core import is_ratelimited
 
 from accounts.models import Device, User
@@ -74,7 +75,7 @@ def earning_limits_count(
     """Count one more packet on `path` for every scope, or raise EarningLimitReached naming the first limit hit.
     Run it inside the transaction (or savepoint) that issues, claims or spends the packet."""
     if context.device is not None and context.device.is_banned:
-        raise EarningLimitReached("This device is banned.", code="device_banned", status=403)
+        raise EarningLimitReached(_("This device is banned."), code="device_banned", status=403)
     policy = policy or policy_for(campaign_id)
     day = timezone.localdate(now)
     with connection.cursor() as cursor:
@@ -91,13 +92,15 @@ def earning_limits_count(
             last_day, count, last_at = cursor.fetchone()
             if limit and last_day == day and count >= limit:
                 raise EarningLimitReached(
-                    f"At most {limit} packets per {scope} a day in this campaign.",
+                    _("At most %(limit)s packets per %(scope)s a day in this campaign.")
+                    % {"limit": limit, "scope": scope},
                     code=f"{scope}_daily_limit",
                     details={"scope": scope, "limit": limit, "path": path},
                 )
             wait = int(gap - (now - last_at).total_seconds()) + 1
             raise EarningLimitReached(
-                f"Packets from one {scope} must be at least {policy.min_interval_minutes} minutes apart.",
+                _("Packets from one %(scope)s must be at least %(min_interval_minutes)s minutes apart.")
+                % {"scope": scope, "min_interval_minutes": policy.min_interval_minutes},
                 code=f"{scope}_too_soon",
                 details={"scope": scope, "retry_after_seconds": max(wait, 1), "path": path},
             )

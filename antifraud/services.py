@@ -8,6 +8,7 @@ and records nothing. Money moves only through the rebate services (rebates/servi
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Device, User
 from accounts.services import devices_set_banned, users_set_banned
@@ -29,7 +30,7 @@ Action = ReviewAction.Action
 def _reason(actor: User | None, reason: str) -> str:
     reason = (reason or "").strip()
     if actor is not None and not reason:
-        raise ReasonRequired("Say why: the reason is kept in the review trail.")
+        raise ReasonRequired(_("Say why: the reason is kept in the review trail."))
     return reason
 
 
@@ -126,7 +127,8 @@ def packet_revoke(*, packet_id: int, actor: User | None, reason: str) -> bool:
         return False
     if packet.status != Packet.Status.ISSUED:
         raise PacketNotRevocable(
-            f"Packet {packet.code} is {packet.status}: only an unused packet can be revoked.",
+            _("Packet %(code)s is %(status)s: only an unused packet can be revoked.")
+            % {"code": packet.code, "status": packet.status},
             details={"status": packet.status},
         )
     campaign = Campaign(pk=packet.campaign_id)
@@ -153,7 +155,7 @@ def _coupon_revoke(*, packet_id: int, rebate_id: int, actor: User | None, reason
         return False
     if status != Packet.Status.ISSUED or rebate.reversed_amount:
         raise PacketNotRevocable(
-            "This coupon was paid by a rebate that is used or partly reversed: reject the rebate instead.",
+            _("This coupon was paid by a rebate that is used or partly reversed: reject the rebate instead."),
             details={"status": status, "rebate": rebate_id},
         )
     rebate_reverse_remaining(rebate_id=rebate_id, key="revoke")
@@ -219,7 +221,7 @@ def appeal_submit(*, user: User, text: str, contact: str = "") -> Appeal:
     second appeal while one is open) returns the open one, unchanged."""
     text, contact = text.strip(), contact.strip()
     if not text:
-        raise ReasonRequired("Tell us what happened.", code="appeal_text_required")
+        raise ReasonRequired(_("Tell us what happened."), code="appeal_text_required")
     open_appeal = Appeal.objects.filter(user=user, status=Appeal.Status.OPEN).first()
     if open_appeal is not None:
         return open_appeal
@@ -240,7 +242,7 @@ def appeal_decide(*, appeal_id: int, actor: User, accept: bool, response: str) -
     if appeal.status == wanted:
         return False
     if appeal.status != Appeal.Status.OPEN:
-        raise AlreadyDecided(f"Appeal {appeal.pk} was already {appeal.status}.")
+        raise AlreadyDecided(_("Appeal %(pk)s was already %(status)s.") % {"pk": appeal.pk, "status": appeal.status})
     Appeal.objects.filter(pk=appeal.pk).update(
         status=wanted, handled_by=actor, handled_at=timezone.now(), response=response
     )
@@ -296,7 +298,7 @@ def _finding_lock(finding_id: int, wanted: str) -> Finding | None:
     if finding.status == wanted:
         return None
     if finding.status != Finding.Status.OPEN:
-        raise AlreadyDecided(f"Finding {finding.pk} was already {finding.status}.")
+        raise AlreadyDecided(_("Finding %(pk)s was already %(status)s.") % {"pk": finding.pk, "status": finding.status})
     return finding
 
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 
@@ -54,7 +55,7 @@ def _session(key: str, user: User) -> TrailSession:
         except IntegrityError:  # a concurrent first event of the same session
             session = TrailSession.objects.get(key=key)
     if session.user_id != user.pk:
-        raise TrailSessionNotFound("No such session for this shopper.")
+        raise TrailSessionNotFound(_("No such session for this shopper."))
     return session
 
 

@@ -82,7 +82,7 @@ class CampaignStaffOnly:
         super().initial(request, *args, **kwargs)
         if not (is_platform_operator(request.user) or merchant_of(request.user)):
             raise ApplicationError(
-                "Only merchant staff and platform operators manage campaigns.", code="not_a_merchant", status=403
+                _("Only merchant staff and platform operators manage campaigns."), code="not_a_merchant", status=403
             )
 
 
@@ -349,7 +349,7 @@ def campaign_save(*, user, data, campaign: Campaign | None = None) -> Campaign:
     """Create (campaign=None, in draft) or replace a campaign with its nested rules, in one transaction: everything
     is validated before anything is written, and every changed row is recorded in the rule history."""
     if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["Send a JSON object."]})
+        raise ValidationError({"non_field_errors": [_("Send a JSON object.")]})
     parsed = CampaignInput(data=data)
     if not parsed.is_valid():
         raise ValidationError(_flat(parsed.errors))
@@ -574,7 +574,9 @@ class CampaignListApi(CampaignStaffOnly, ListAPIView):
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in Campaign.Status.values:
-                raise ApplicationError(f"Unknown status {wanted!r}.", code="invalid_filter")
+                raise ApplicationError(
+                    _("Unknown status %(status)s.") % {"status": repr(wanted)}, code="invalid_filter"
+                )
             qs = qs.filter(status=wanted)
         return qs
 
@@ -656,7 +658,7 @@ class CampaignDetailApi(CampaignStaffOnly, APIView):
     def patch(self, request, campaign_id: int):
         campaign = self._campaign(request, campaign_id)
         if not isinstance(request.data, dict):
-            raise ValidationError({"non_field_errors": ["Send a JSON object."]})
+            raise ValidationError({"non_field_errors": [_("Send a JSON object.")]})
         current = dict(CampaignOutput(campaign).data)
         current.pop("merchant")  # only compared when the caller sends it
         merged = {**current, **request.data}

@@ -4,6 +4,7 @@
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -25,7 +26,9 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 def _merchant(request):
     merchant = merchant_of(request.user)
     if merchant is None:
-        raise ApplicationError("Only a course platform's staff token can do this.", code="not_a_merchant", status=403)
+        raise ApplicationError(
+            _("Only a course platform's staff token can do this."), code="not_a_merchant", status=403
+        )
     return merchant
 
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Merchant, User
 from antifraud.assess import referral_assessment_record, referral_reward_verdict
@@ -383,32 +384,34 @@ def enrolment_create(
         .first()
     )
     if campaign is None:
-        raise ProgramNotFound("No such campaign with a milestone program for this course platform.")
+        raise ProgramNotFound(_("No such campaign with a milestone program for this course platform."))
     if not campaign.is_live(now):
-        raise Conflict("The campaign is not running.", code="campaign_not_active")
+        raise Conflict(_("The campaign is not running."), code="campaign_not_active")
     users = {u.pk: u for u in User.objects.filter(pk__in=[teacher_id, student_id], is_active=True)}
     if teacher_id not in users or student_id not in users:
-        raise NotFound("No such teacher or student.", code="user_not_found")
+        raise NotFound(_("No such teacher or student."), code="user_not_found")
     if teacher_id == student_id:
-        raise ApplicationError("A teacher cannot enrol as their own student.", code="teacher_is_student")
+        raise ApplicationError(_("A teacher cannot enrol as their own student."), code="teacher_is_student")
     if tuition <= 0:
-        raise ApplicationError("The tuition must be positive.", code="invalid_amount")
+        raise ApplicationError(_("The tuition must be positive."), code="invalid_amount")
     if lessons_required <= 0:
-        raise ApplicationError("At least one lesson is required.", code="invalid_lessons")
+        raise ApplicationError(_("At least one lesson is required."), code="invalid_lessons")
     if deadline <= now:
-        raise ApplicationError("The deadline must be in the future.", code="invalid_deadline")
+        raise ApplicationError(_("The deadline must be in the future."), code="invalid_deadline")
     rate = campaign.milestone_program.teacher_rate
     reward = milestone_reward(tuition=tuition, rate=rate)
     if reward <= 0:
-        raise ApplicationError("This tuition earns the teacher nothing at the program's rate.", code="invalid_amount")
+        raise ApplicationError(
+            _("This tuition earns the teacher nothing at the program's rate."), code="invalid_amount"
+        )
     found = Enrolment.objects.filter(campaign=campaign, external_id=external_id).values_list("pk", flat=True).first()
     if found:
-        raise EnrolmentExists("This enrolment was already reported.", details={"id": found})
+        raise EnrolmentExists(_("This enrolment was already reported."), details={"id": found})
 
     budget, reserve = campaign_budget_account(campaign), campaign_reserve_account(campaign)
     balances = _lock([budget, reserve])
     if balances[budget.pk] < reward:
-        raise ProgramBudgetExhausted("The campaign budget cannot cover this enrolment's reward.")
+        raise ProgramBudgetExhausted(_("The campaign budget cannot cover this enrolment's reward."))
     try:
         with transaction.atomic():  # a savepoint: a concurrent report of the same enrolment loses cleanly
             enrolment = Enrolment.objects.create(
@@ -423,7 +426,7 @@ def enrolment_create(
                 reward=reward,
             )
     except IntegrityError as exc:
-        raise EnrolmentExists("This enrolment was already reported.") from exc
+        raise EnrolmentExists(_("This enrolment was already reported.")) from exc
     ledger_post(
         kind="milestone_reserve",
         idempotency_key=f"enrolment:{enrolment.pk}:reserve",
@@ -475,7 +478,7 @@ def enrolment_attest(
         .first()
     )
     if enrolment is None:
-        raise EnrolmentNotFound("No such enrolment.")
+        raise EnrolmentNotFound(_("No such enrolment."))
     prior = MilestoneAttestation.objects.filter(merchant=merchant, event_id=event_id).first()
     if prior is not None:
         if (prior.enrolment_id, prior.lessons_completed, prior.assessment_passed) == (
@@ -484,12 +487,12 @@ def enrolment_attest(
             assessment_passed,
         ):
             return prior.reply, True
-        raise EventIdReused("This event id was already used for another report.", details={"event_id": event_id})
+        raise EventIdReused(_("This event id was already used for another report."), details={"event_id": event_id})
     if enrolment.status == Enrolment.Status.EXPIRED or (
         enrolment.status == Enrolment.Status.PENDING and enrolment.deadline <= now
     ):
         raise EnrolmentExpired(
-            "The enrolment's deadline has passed.", details={"deadline": enrolment.deadline.isoformat()}
+            _("The enrolment's deadline has passed."), details={"deadline": enrolment.deadline.isoformat()}
         )
     try:
         with transaction.atomic():  # a concurrent report with this event id on another enrolment: refused cleanly
@@ -502,7 +505,7 @@ def enrolment_attest(
                 reply={},
             )
     except IntegrityError as exc:
-        raise EventIdReused("This event id was already used for another report.") from exc
+        raise EventIdReused(_("This event id was already used for another report.")) from exc
 
     enrolment.lessons_completed = max(enrolment.lessons_completed, lessons_completed)
     enrolment.assessment_passed = enrolment.assessment_passed or assessment_passed
@@ -593,17 +596,17 @@ def feedback_submit(*, shopper: User, order_id: int, text: str, rating: int) -> 
         .first()
     )
     if order is None:
-        raise NotFound("No such order.", code="order_not_found")
+        raise NotFound(_("No such order."), code="order_not_found")
     program = trial_program_for_order(order)
     if program is None:
-        raise NotATrialOrder("Feedback is for orders bought with a trial packet.")
+        raise NotATrialOrder(_("Feedback is for orders bought with a trial packet."))
     if Feedback.objects.filter(order=order).exists():
-        raise FeedbackExists("This order already has feedback.")
+        raise FeedbackExists(_("This order already has feedback."))
     text = text.strip()
     if not text:
-        raise ApplicationError("Write something about the product.", code="feedback_empty")
+        raise ApplicationError(_("Write something about the product."), code="feedback_empty")
     if not 1 <= rating <= 5:
-        raise ApplicationError("The rating is 1 to 5.", code="invalid_rating")
+        raise ApplicationError(_("The rating is 1 to 5."), code="invalid_rating")
     feedback = Feedback.objects.create(program=program, order=order, shopper=shopper, text=text, rating=rating)
     if program.auto_grade:
         try:
@@ -633,7 +636,7 @@ def feedback_grade(
     else:
         graded_by = Feedback.GradedBy.REVIEWER
     if grade not in Feedback.Grade.values:
-        raise ApplicationError(f"Unknown grade {grade!r}.", code="invalid_grade")
+        raise ApplicationError(_("Unknown grade %(grade)s.") % {"grade": repr(grade)}, code="invalid_grade")
     _feedback_grade_locked(feedback, grade=grade, graded_by=graded_by, reviewer=reviewer, now=now)
     return feedback, True
 
@@ -655,9 +658,9 @@ def _feedback_grade_locked(
         pockets = _pockets(role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None)
         balances = _lock([budget, backing, external, pockets.available, pockets.debt])
         if balances[budget.pk] < cost:
-            raise ProgramBudgetExhausted("The campaign budget cannot cover this feedback's reward.")
+            raise ProgramBudgetExhausted(_("The campaign budget cannot cover this feedback's reward."))
         # The cash cost backs the points; the points themselves are issued from the outside world.
-        txn, _ = ledger_post(
+        txn, _created = ledger_post(
             kind="trial_feedback_reward",
             idempotency_key=f"trial:feedback:{feedback.pk}:reward",
             reference=f"feedback:{feedback.pk}",

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Merchant
 from antifraud.scam import campaign_approval_check
@@ -80,9 +81,12 @@ def campaign_set_status(*, campaign: Campaign, status: str, reason: str = "") ->
         ledger_accounts_lock([campaign_budget_account(campaign).pk, campaign_outstanding_account(campaign).pk])
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if status not in _TRANSITIONS[campaign.status]:
-        raise Conflict(f"A campaign cannot go from {campaign.status} to {status}.", code="campaign_bad_transition")
+        raise Conflict(
+            _("A campaign cannot go from %(current)s to %(wanted)s.") % {"current": campaign.status, "wanted": status},
+            code="campaign_bad_transition",
+        )
     if status == Campaign.Status.ACTIVE and not hasattr(campaign, "rebate_rule"):
-        raise ApplicationError("A campaign needs a rebate rule before it can go live.", code="campaign_incomplete")
+        raise ApplicationError(_("A campaign needs a rebate rule before it can go live."), code="campaign_incomplete")
     if status == Campaign.Status.ACTIVE:
         campaign_approval_check(campaign_id=campaign.pk)  # the scam guard (antifraud/scam.py): 409 until approved
     campaign.status = status

@@ -4,6 +4,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -61,7 +62,7 @@ def exception_handler(exc, context):
 class MoneyField(serializers.DecimalField):
     """CNY as a decimal string ("12.50"): at most two places, never a JSON float (floats cannot hold fen exactly)."""
 
-    default_error_messages = {"float": 'Send amounts as decimal strings, e.g. "12.50", not JSON numbers.'}
+    default_error_messages = {"float": _('Send amounts as decimal strings, e.g. "12.50", not JSON numbers.')}
 
     def __init__(self, **kwargs):
         kwargs.setdefault("max_digits", 14)

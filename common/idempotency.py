@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -50,7 +51,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord | 
     existing = IdempotencyRecord.objects.get(scope=scope, key=key)
     if existing.fingerprint != fingerprint:
         raise Unprocessable(
-            "This Idempotency-Key was already used with a different request.", code="idempotency_key_reused"
+            _("This Idempotency-Key was already used with a different request."), code="idempotency_key_reused"
         )
     if existing.state == IdempotencyRecord.State.DONE:
         replay = Response(existing.response_body, status=existing.response_status)
@@ -59,7 +60,7 @@ def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord | 
     taken_over = IdempotencyRecord.objects.filter(pk=existing.pk, locked_at__lt=now - STALE_LOCK).update(locked_at=now)
     if taken_over:
         return IdempotencyRecord.objects.get(pk=existing.pk), None
-    raise Conflict("A request with this Idempotency-Key is still being processed.", code="idempotency_in_progress")
+    raise Conflict(_("A request with this Idempotency-Key is still being processed."), code="idempotency_in_progress")
 
 
 def idempotent(view_method):
@@ -70,7 +71,8 @@ def idempotent(view_method):
         key = request.headers.get(HEADER, "").strip()
         if not key or len(key) > 255:
             raise ApplicationError(
-                f"The {HEADER} header is required (1–255 characters).", code="idempotency_key_required"
+                _("The %(header)s header is required (1–255 characters).") % {"header": HEADER},
+                code="idempotency_key_required",
             )
         scope = f"user:{request.user.pk}"
         record, replay = _claim(scope, key, _fingerprint(request))

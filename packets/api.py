@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -160,13 +161,13 @@ class OrderCreateApi(APIView):
     def post(self, request):
         merchant = merchant_of(request.user)
         if merchant is None:
-            raise ApplicationError("Only merchant staff can record orders.", code="not_a_merchant", status=403)
+            raise ApplicationError(_("Only merchant staff can record orders."), code="not_a_merchant", status=403)
         data = self.OrderInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
         shopper = User.objects.filter(pk=body["shopper_id"], is_active=True).first()
         if shopper is None:
-            raise NotFound("No such shopper.", code="shopper_not_found")
+            raise NotFound(_("No such shopper."), code="shopper_not_found")
         order = services.order_create(
             merchant=merchant,
             shopper=shopper,
@@ -212,7 +213,9 @@ class PacketListApi(ListAPIView):
         wanted = self.request.query_params.get("status")
         if wanted:
             if wanted not in Packet.Status.values:
-                raise ApplicationError(f"Unknown status {wanted!r}.", code="invalid_filter")
+                raise ApplicationError(
+                    _("Unknown status %(status)s.") % {"status": repr(wanted)}, code="invalid_filter"
+                )
             qs = qs.filter(status=wanted)
         return qs
 
@@ -242,7 +245,7 @@ class OrderRefundApi(APIView):
     @idempotent
     def post(self, request, order_id: int):
         if merchant_of(request.user) is None:
-            raise ApplicationError("Only merchant staff can refund orders.", code="not_a_merchant", status=403)
+            raise ApplicationError(_("Only merchant staff can refund orders."), code="not_a_merchant", status=403)
         order = get_object_or_404(orders_visible_to(request.user), pk=order_id)
         data = self.RefundInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,5 +1,6 @@
 """Claiming a batch-generated packet by its code (a card, a CSV line, a link)."""
 
+from django.utils.translation import gettext as _
 from django_ratelimit.core import is_ratelimited
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers
@@ -46,14 +47,14 @@ class PacketClaimApi(APIView):
     )
     def post(self, request):
         if merchant_of(request.user) is not None:
-            raise ApplicationError("Merchant staff accounts cannot claim packets.", code="not_a_shopper", status=403)
+            raise ApplicationError(_("Merchant staff accounts cannot claim packets."), code="not_a_shopper", status=403)
         if is_ratelimited(request, group="packets.claim", key="user", rate=CLAIM_RATE, increment=True):
-            raise ApplicationError("Too many claims; try again in a minute.", code="rate_limited", status=429)
+            raise ApplicationError(_("Too many claims; try again in a minute."), code="rate_limited", status=429)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         context = api_shopper_context(request, request.user, device_id=data.validated_data.get("device_id", ""))
         if burst_limited(request, group="packets.claim", device=context.device):
-            raise ApplicationError("Too many claims; try again in a minute.", code="rate_limited", status=429)
+            raise ApplicationError(_("Too many claims; try again in a minute."), code="rate_limited", status=429)
         packet = batch.packet_claim(code=data.validated_data["code"], user=request.user, context=context)
         packet = Packet.objects.select_related("campaign").get(pk=packet.pk)
         return Response(PacketOutput(packet).data)

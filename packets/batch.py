@@ -30,6 +30,7 @@ from celery import shared_task
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from antifraud.limits import EARN, NO_CONTEXT, EarnContext, earning_event_record, earning_limits_count
@@ -133,7 +134,7 @@ def _tiers(rule: EarnRule, tiers: str) -> tuple[Tier, ...]:
     except ValueError as exc:
         raise BatchRefused(str(exc), code="invalid_tiers") from exc
     if len(parsed) > 255:
-        raise BatchRefused("At most 255 tiers.", code="invalid_tiers")
+        raise BatchRefused(_("At most 255 tiers."), code="invalid_tiers")
     return parsed
 
 
@@ -154,19 +155,22 @@ def _default_rule(campaign: Campaign) -> EarnRule:
     rules = list(campaign.earn_rules.order_by("pk"))
     manual = [r for r in rules if r.trigger == EarnRule.Trigger.MANUAL]
     if not rules:
-        raise BatchRefused("The campaign has no earn rule to take the packet terms from.", code="no_earn_rule")
+        raise BatchRefused(_("The campaign has no earn rule to take the packet terms from."), code="no_earn_rule")
     return (manual or rules)[0]
 
 
 def _validate(*, campaign: Campaign, rule: EarnRule, count: int, valid_days: int, now: datetime) -> None:
     if not 1 <= count <= MAX_COUNT:
-        raise BatchRefused(f"Generate between 1 and {MAX_COUNT:,} packets at a time.", code="invalid_count")
+        raise BatchRefused(
+            _("Generate between 1 and %(max)s packets at a time.") % {"max": format(MAX_COUNT, ",")},
+            code="invalid_count",
+        )
     if valid_days < 1:
-        raise BatchRefused("Packets must be valid for at least one day.", code="invalid_valid_days")
+        raise BatchRefused(_("Packets must be valid for at least one day."), code="invalid_valid_days")
     if rule.campaign_id != campaign.pk:
-        raise BatchRefused("The earn rule belongs to another campaign.", code="rule_not_in_campaign")
+        raise BatchRefused(_("The earn rule belongs to another campaign."), code="rule_not_in_campaign")
     if campaign.status == Campaign.Status.ENDED or campaign.ends_at <= now:
-        raise BatchRefused("The campaign has ended.", code="campaign_ended")
+        raise BatchRefused(_("The campaign has ended."), code="campaign_ended")
 
 
 def _precheck(*, campaign: Campaign, plan: Plan) -> None:
@@ -174,14 +178,18 @@ def _precheck(*, campaign: Campaign, plan: Plan) -> None:
     available = campaign_budget_account(campaign).balance
     if available < plan.total:
         raise BudgetExhausted(
-            f"The campaign budget ({available}) cannot cover this batch ({plan.total}).",
+            _("The campaign budget (%(available)s) cannot cover this batch (%(total)s).")
+            % {"available": available, "total": plan.total},
             details={"needed": str(plan.total), "available": str(available)},
         )
     campaign.refresh_from_db(fields=["packets_issued", "packet_limit"])
     if campaign.packet_limit and campaign.packets_issued + plan.count > campaign.packet_limit:
         raise BatchRefused(
-            f"The campaign may issue {campaign.packet_limit} packets in total; "
-            f"{campaign.packets_issued} are issued, {plan.count} more would pass the limit.",
+            _(
+                "The campaign may issue %(limit)s packets in total; %(issued)s are issued, %(count)s more would pass "
+                "the limit."
+            )
+            % {"limit": campaign.packet_limit, "issued": campaign.packets_issued, "count": plan.count},
             code="campaign_limit_reached",
             details={"limit": campaign.packet_limit, "issued": campaign.packets_issued},
         )
@@ -240,7 +248,10 @@ def _referenced_rows_locked(*, campaign: Campaign, rule: EarnRule, batch: Packet
         for table, pk in refs:  # table names are ours, never input
             cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR KEY SHARE", [pk])
             if cursor.fetchone() is None:
-                raise BatchRefused(f"{table} {pk} was deleted while the batch was written.", code="batch_stale")
+                raise BatchRefused(
+                    _("%(table)s %(pk)s was deleted while the batch was written.") % {"table": table, "pk": pk},
+                    code="batch_stale",
+                )
 
 
 def _skip_fk_triggers_allowed() -> bool:
@@ -310,7 +321,8 @@ def _reserve(*, batch: PacketBatch, campaign: Campaign, rule: EarnRule, plan: Pl
     available = locked[budget.pk].balance
     if available < plan.total:
         raise BudgetExhausted(
-            f"The campaign budget ({available}) cannot cover this batch ({plan.total}).",
+            _("The campaign budget (%(available)s) cannot cover this batch (%(total)s).")
+            % {"available": available, "total": plan.total},
             details={"needed": str(plan.total), "available": str(available)},
         )
     with connection.cursor() as cursor:
@@ -320,7 +332,7 @@ def _reserve(*, batch: PacketBatch, campaign: Campaign, rule: EarnRule, plan: Pl
             {"n": plan.count, "c": campaign.pk},
         )
         if cursor.rowcount == 0:
-            raise BatchRefused("The batch would pass the campaign's packet limit.", code="campaign_limit_reached")
+            raise BatchRefused(_("The batch would pass the campaign's packet limit."), code="campaign_limit_reached")
     ledger_post(
         kind="packet_batch_issue",
         idempotency_key=f"batch:{batch.pk}",
@@ -591,20 +603,21 @@ def packet_claim(*, code: str, user: User, context: EarnContext = NO_CONTEXT, no
     canonical = codes.normalize(code or "")
     packet = _packet_lock(canonical) if canonical else None
     if packet is None:
-        raise PacketNotFound("No packet has this code.")
+        raise PacketNotFound(_("No packet has this code."))
     if packet.holder_id == user.pk:
         return packet
     if packet.holder_id is not None:
-        raise PacketAlreadyClaimed("This packet has already been claimed.")
+        raise PacketAlreadyClaimed(_("This packet has already been claimed."))
     if packet.status != Packet.Status.ISSUED:
-        raise PacketUnusable(f"The packet is {packet.status}.", code=f"packet_{packet.status}")
+        raise PacketUnusable(_("The packet is %(status)s.") % {"status": packet.status}, code=f"packet_{packet.status}")
     if packet.expires_at <= now:
-        raise PacketUnusable("The packet has expired.", code="packet_expired")
+        raise PacketUnusable(_("The packet has expired."), code="packet_expired")
     if not packet.campaign.is_live(now):
         raise PacketUnusable(str(campaign_errors.CAMPAIGN_NOT_LIVE), code="campaign_not_active")
     if not _count_for_user(campaign=packet.campaign, user_id=user.pk):
         raise PacketUnusable(
-            f"You already hold the most packets this campaign allows ({packet.campaign.per_user_limit}).",
+            _("You already hold the most packets this campaign allows (%(limit)s).")
+            % {"limit": packet.campaign.per_user_limit},
             code="per_user_limit_reached",
             details={"limit": packet.campaign.per_user_limit},
         )

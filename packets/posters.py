@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 import segno
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from common.errors import ApplicationError
@@ -29,7 +30,7 @@ def clean_channel(channel: str) -> str:
     channel = (channel or "").strip()
     if not CHANNEL_PATTERN.match(channel):
         raise InvalidChannel(
-            "A channel is 1–16 letters, digits, '-' or '_', starting with a letter or digit (e.g. mall-3f)."
+            _("A channel is 1–16 letters, digits, '-' or '_', starting with a letter or digit (e.g. mall-3f).")
         )
     return channel
 

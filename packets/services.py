@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Merchant, User
 from antifraud.assess import redemption_assess, redemption_assessment_record
@@ -82,23 +83,26 @@ class LineInput:
 
 def _validate_lines(lines: list[LineInput], gross_amount: Decimal) -> None:
     if not lines:
-        raise InvalidOrder("An order needs at least one line.", code="order_no_lines")
+        raise InvalidOrder(_("An order needs at least one line."), code="order_no_lines")
     for i, line in enumerate(lines):
         if line.quantity <= 0:
-            raise InvalidOrder("Quantities must be positive.", code="invalid_quantity", details={"line": i})
+            raise InvalidOrder(_("Quantities must be positive."), code="invalid_quantity", details={"line": i})
         if line.unit_price < 0:
-            raise InvalidOrder("Prices cannot be negative.", code="invalid_price", details={"line": i})
+            raise InvalidOrder(_("Prices cannot be negative."), code="invalid_price", details={"line": i})
     total = sum((line.unit_price * line.quantity for line in lines), ZERO)
     if total != gross_amount:
         raise InvalidOrder(
-            f"The gross amount {gross_amount} does not match the lines' total {total}.",
+            _("The gross amount %(gross_amount)s does not match the lines' total %(total)s.")
+            % {"gross_amount": gross_amount, "total": total},
             code="gross_amount_mismatch",
             details={"lines_total": str(total)},
         )
     if gross_amount <= 0:
-        raise InvalidOrder("The order amount must be positive.", code="invalid_amount")
+        raise InvalidOrder(_("The order amount must be positive."), code="invalid_amount")
     if gross_amount > settings.MAX_ORDER_AMOUNT:
-        raise InvalidOrder(f"The order amount exceeds {settings.MAX_ORDER_AMOUNT}.", code="amount_too_large")
+        raise InvalidOrder(
+            _("The order amount exceeds %(max)s.") % {"max": settings.MAX_ORDER_AMOUNT}, code="amount_too_large"
+        )
 
 
 def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
@@ -122,7 +126,7 @@ def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datet
     packet = packet_lock_by_code(canonical) if canonical else None
     if packet is None or packet.holder_id != shopper.pk:
         # Someone else's packet is reported exactly like a missing one: no existence leak.
-        raise PacketNotFound("No such packet for this shopper.")
+        raise PacketNotFound(_("No such packet for this shopper."))
     verdict = packet_verdict(packet, [CartLine(line.category, line.quantity, line.unit_price) for line in lines], now)
     if not verdict.ok:
         error = PacketRuleNotMet if verdict.code in RULE_NOT_MET_CODES else PacketUnusable
@@ -154,7 +158,7 @@ def order_create(
     now = now or timezone.now()
     _validate_lines(lines, gross_amount)
     if Order.objects.filter(merchant=merchant, order_no=order_no).exists():
-        raise OrderNumberTaken(f"Order {order_no} already exists.")
+        raise OrderNumberTaken(_("Order %(order_no)s already exists.") % {"order_no": order_no})
 
     packet, discount = (None, ZERO)
     if packet_code:
@@ -267,16 +271,18 @@ def order_create(
 def _points_value(points: int, *, payable: Decimal) -> Decimal:
     """What `points` are worth at checkout, refusing fractions of a fen and more than is left to pay."""
     if points < 0:
-        raise InvalidOrder("Points cannot be negative.", code="invalid_points")
+        raise InvalidOrder(_("Points cannot be negative."), code="invalid_points")
     if not points:
         return ZERO
     value = Decimal(points) / settings.POINTS_PER_CNY
     if value != value.quantize(Decimal("0.01")):
         raise InvalidOrder(
-            f"Points are spent in steps worth one fen ({settings.POINTS_PER_CNY // 100} points).", code="invalid_points"
+            _("Points are spent in steps worth one fen (%(points)s points).")
+            % {"points": settings.POINTS_PER_CNY // 100},
+            code="invalid_points",
         )
     if value > payable:
-        raise InvalidOrder("The points are worth more than is left to pay.", code="points_exceed_amount")
+        raise InvalidOrder(_("The points are worth more than is left to pay."), code="points_exceed_amount")
     return value.quantize(Decimal("0.01"))
 
 
@@ -301,7 +307,7 @@ def _pay_with_points(order: Order) -> None:
     except InsufficientFunds as exc:
         code = "insufficient_points" if exc.account_id == points.pk else "points_unavailable"
         raise PointsRefused(
-            "Not enough points." if code == "insufficient_points" else "Points cannot be used now.", code=code
+            _("Not enough points.") if code == "insufficient_points" else _("Points cannot be used now."), code=code
         ) from exc
 
 
@@ -463,7 +469,7 @@ def _redeem(
         net[p.account.pk] = net.get(p.account.pk, ZERO) + p.amount
     for account_pk, change in net.items():
         if change < 0 and available[account_pk] + change < 0:
-            raise BudgetExhausted("The campaign's budget cannot cover this packet's rebates right now.")
+            raise BudgetExhausted(_("The campaign's budget cannot cover this packet's rebates right now."))
         available[account_pk] += change
 
     packet.status = Packet.Status.USED
@@ -555,7 +561,9 @@ def packet_grant(*, rule: EarnRule, holder: User, now: datetime | None = None) -
             campaign=campaign, user_id=holder.pk, amount=amount, day=timezone.localdate(now)
         )
         if refused:
-            raise PacketUnusable(f"The campaign's limit is reached ({refused}).", code=refused)
+            raise PacketUnusable(
+                _("The campaign's limit is reached (%(refused)s).") % {"refused": refused}, code=refused
+            )
         return _issue_packet(
             rule=rule,
             amount=amount,
@@ -617,15 +625,16 @@ def order_refund(*, order: Order, amount: Decimal, reason: str = "", now: dateti
     from rebates.services import rebates_reverse_for_refund  # rebates builds on packets; called back here
 
     if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
-        raise InvalidOrder("A refund amount is positive, in fen.", code="invalid_amount")
+        raise InvalidOrder(_("A refund amount is positive, in fen."), code="invalid_amount")
     now = now or timezone.now()
     order = Order.objects.select_for_update(of=("self",)).select_related("packet__campaign").get(pk=order.pk)
     refunded_before = sum((r.amount for r in order.refunds.all()), ZERO)
     if refunded_before >= order.gross_amount:
-        raise OrderAlreadyRefunded("This order is already fully refunded.")
+        raise OrderAlreadyRefunded(_("This order is already fully refunded."))
     if refunded_before + amount > order.gross_amount:
         raise RefundTooLarge(
-            f"Refunds would total {refunded_before + amount}, more than the order's {order.gross_amount}.",
+            _("Refunds would total %(total)s, more than the order's %(gross_amount)s.")
+            % {"total": refunded_before + amount, "gross_amount": order.gross_amount},
             details={"refundable": str(order.gross_amount - refunded_before)},
         )
     refund = Refund.objects.create(order=order, amount=amount, reason=reason)

@@ -105,12 +105,12 @@ def _claim_error_message(exc: ApplicationError) -> str:
 def _claim(request, code: str) -> Packet:
     """Claim for the signed-in shopper, with the API's rules: no merchant staff, at most CLAIM_RATE attempts."""
     if merchant_of(request.user) is not None:
-        raise ApplicationError("Merchant staff cannot claim packets.", code="not_a_shopper", status=403)
+        raise ApplicationError(_("Merchant staff cannot claim packets."), code="not_a_shopper", status=403)
     if is_ratelimited(request, group="packets.claim", key="user", rate=CLAIM_RATE, increment=True):
-        raise ApplicationError("Too many claims.", code="rate_limited", status=429)
+        raise ApplicationError(_("Too many claims."), code="rate_limited", status=429)
     context = page_context(request, request.user)
     if burst_limited(request, group="packets.claim", device=context.device):
-        raise ApplicationError("Too many claims.", code="rate_limited", status=429)
+        raise ApplicationError(_("Too many claims."), code="rate_limited", status=429)
     return batch.packet_claim(code=code, user=request.user, context=context)
 
 

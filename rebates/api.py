@@ -1,3 +1,4 @@
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -50,11 +51,13 @@ class RebateListApi(ListAPIView):
         params = self.request.query_params
         if params.get("order"):
             if not params["order"].isdigit():
-                raise ApplicationError("order must be an order id.", code="invalid_filter")
+                raise ApplicationError(_("order must be an order id."), code="invalid_filter")
             qs = qs.filter(redemption__order_id=int(params["order"]))
         if params.get("status"):
             if params["status"] not in Rebate.Status.values:
-                raise ApplicationError(f"Unknown status {params['status']!r}.", code="invalid_filter")
+                raise ApplicationError(
+                    _("Unknown status %(status)s.") % {"status": repr(params["status"])}, code="invalid_filter"
+                )
             qs = qs.filter(status=params["status"])
         return qs
 

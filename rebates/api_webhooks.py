@@ -4,6 +4,7 @@ Thin views: input serializers for types, `rebates/webhooks.py` for every rule an
 
 import json
 
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -33,7 +34,7 @@ class MerchantAdminOnly:
         membership = request.user.memberships.select_related("merchant").order_by("pk").first()
         if membership is None or membership.role != MerchantStaff.Role.ADMIN:
             raise ApplicationError(
-                "Only a merchant's admins manage its webhooks.", code="merchant_admin_required", status=403
+                _("Only a merchant's admins manage its webhooks."), code="merchant_admin_required", status=403
             )
         self.merchant = membership.merchant
 
@@ -90,7 +91,7 @@ NOT_FOUND = {404: ERROR}
 def _endpoint(merchant, endpoint_id: int) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id, merchant=merchant).first()
     if endpoint is None:
-        raise NotFound("No such webhook endpoint.", code="webhook_endpoint_not_found")
+        raise NotFound(_("No such webhook endpoint."), code="webhook_endpoint_not_found")
     return endpoint
 
 
@@ -207,15 +208,20 @@ class WebhookDeliveryListApi(MerchantAdminOnly, ListAPIView):
         params = self.request.query_params
         if params.get("endpoint"):
             if not params["endpoint"].isdigit():
-                raise ApplicationError("endpoint must be an endpoint id.", code="invalid_filter")
+                raise ApplicationError(_("endpoint must be an endpoint id."), code="invalid_filter")
             qs = qs.filter(endpoint_id=int(params["endpoint"]))
         if params.get("state"):
             if params["state"] not in WebhookDelivery.State.values:
-                raise ApplicationError(f"Unknown state {params['state']!r}.", code="invalid_filter")
+                raise ApplicationError(
+                    _("Unknown state %(state)s.") % {"state": repr(params["state"])}, code="invalid_filter"
+                )
             qs = qs.filter(state=params["state"])
         if params.get("event_type"):
             if params["event_type"] not in EventType.values:
-                raise ApplicationError(f"Unknown event type {params['event_type']!r}.", code="invalid_filter")
+                raise ApplicationError(
+                    _("Unknown event type %(event_type)s.") % {"event_type": repr(params["event_type"])},
+                    code="invalid_filter",
+                )
             qs = qs.filter(event_type=params["event_type"])
         return qs
 

@@ -1,3 +1,5 @@
+from django.utils.translation import gettext as _
+
 from common.errors import ApplicationError, Conflict
 
 
@@ -10,7 +12,10 @@ class InsufficientFunds(Conflict):
     code = "insufficient_funds"
 
     def __init__(self, account_id: int, message: str = ""):
-        super().__init__(message or f"Account {account_id} has insufficient funds.", details={"account": account_id})
+        super().__init__(
+            message or _("Account %(account_id)s has insufficient funds.") % {"account_id": account_id},
+            details={"account": account_id},
+        )
         self.account_id = account_id
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.utils.translation import gettext as _
 
 from common.money import CNY, quantize
 
@@ -51,24 +52,27 @@ def platform_account(kind: str, currency: str = CNY) -> LedgerAccount:
 
 def _validated(postings: Sequence[Posting]) -> list[Posting]:
     if len(postings) < 2:
-        raise LedgerError("A ledger transaction needs at least two postings.")
+        raise LedgerError(_("A ledger transaction needs at least two postings."))
     merged: dict[int, Decimal] = defaultdict(Decimal)
     accounts: dict[int, LedgerAccount] = {}
     totals: dict[str, Decimal] = defaultdict(Decimal)
     for p in postings:
         if not isinstance(p.amount, Decimal):
-            raise LedgerError("Ledger amounts must be Decimal.")
+            raise LedgerError(_("Ledger amounts must be Decimal."))
         if p.amount != quantize(p.amount, p.account.currency):
-            raise LedgerError(f"Amount {p.amount} is not a whole {p.account.currency} unit.")
+            raise LedgerError(
+                _("Amount %(amount)s is not a whole %(currency)s unit.")
+                % {"amount": p.amount, "currency": p.account.currency}
+            )
         merged[p.account.pk] += p.amount
         accounts[p.account.pk] = p.account
         totals[p.account.currency] += p.amount
     unbalanced = {c: t for c, t in totals.items() if t != 0}
     if unbalanced:
-        raise LedgerError(f"Postings do not balance: {unbalanced}")
+        raise LedgerError(_("Postings do not balance: %(unbalanced)s") % {"unbalanced": unbalanced})
     result = [Posting(accounts[pk], amount) for pk, amount in merged.items() if amount != 0]
     if not result:
-        raise LedgerError("A ledger transaction must move something.")
+        raise LedgerError(_("A ledger transaction must move something."))
     return result
 
 
@@ -95,7 +99,10 @@ def ledger_post(
     if row is None:
         existing = LedgerTransaction.objects.get(idempotency_key=idempotency_key)
         if not _same_postings(existing, lines):
-            raise IdempotencyMismatch(f"Ledger key {idempotency_key!r} was already used for other postings.")
+            raise IdempotencyMismatch(
+                _("Ledger key %(idempotency_key)s was already used for other postings.")
+                % {"idempotency_key": repr(idempotency_key)}
+            )
         return existing, False
 
     locked = ledger_accounts_lock(p.account.pk for p in lines)
@@ -120,7 +127,7 @@ def transfer(
 ) -> tuple[LedgerTransaction, bool]:
     """A two-posting move of `amount` from `source` to `destination` (same currency)."""
     if amount <= 0:
-        raise LedgerError("A transfer amount must be positive.")
+        raise LedgerError(_("A transfer amount must be positive."))
     return ledger_post(
         kind=kind,
         idempotency_key=idempotency_key,

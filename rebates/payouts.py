@@ -24,6 +24,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 from accounts.selectors import merchant_of
@@ -87,24 +88,28 @@ def openid_for(user: User) -> str:
         return linked
     if settings.WECHATPAY_TEST_OPENID and not wechat.is_real_gateway():
         return settings.WECHATPAY_TEST_OPENID
-    raise Conflict("Link your WeChat account before withdrawing to WeChat.", code="wechat_not_linked")
+    raise Conflict(_("Link your WeChat account before withdrawing to WeChat."), code="wechat_not_linked")
 
 
 def _check_amount(amount: Decimal) -> None:
     if not isinstance(amount, Decimal):
         raise MoneyError("money must be Decimal")
     if amount != quantize(amount, CNY):
-        raise ApplicationError("Amounts have at most two decimal places.", code="invalid_amount")
+        raise ApplicationError(_("Amounts have at most two decimal places."), code="invalid_amount")
     if amount <= 0:
-        raise ApplicationError("The amount must be positive.", code="invalid_amount")
+        raise ApplicationError(_("The amount must be positive."), code="invalid_amount")
     low, high = settings.WECHATPAY_MIN_PAYOUT, settings.WECHATPAY_MAX_PAYOUT
     if amount < low:
         raise ApplicationError(
-            f"A withdrawal is at least {format_cny(low)}.", code="amount_below_minimum", details={"minimum": str(low)}
+            _("A withdrawal is at least %(min)s.") % {"min": format_cny(low)},
+            code="amount_below_minimum",
+            details={"minimum": str(low)},
         )
     if amount > high:
         raise ApplicationError(
-            f"A withdrawal is at most {format_cny(high)}.", code="amount_above_maximum", details={"maximum": str(high)}
+            _("A withdrawal is at most %(max)s.") % {"max": format_cny(high)},
+            code="amount_above_maximum",
+            details={"maximum": str(high)},
         )
 
 
@@ -123,10 +128,10 @@ def payout_request(*, user: User, amount: Decimal, channel: str) -> Payout:
     configured, or the wallet cannot cover it (409 insufficient_funds)."""
     _check_amount(amount)
     if merchant_of(user) is not None:
-        raise ApplicationError("Merchant staff cannot withdraw shopper cash.", code="not_a_shopper", status=403)
+        raise ApplicationError(_("Merchant staff cannot withdraw shopper cash."), code="not_a_shopper", status=403)
     if channel != Payout.Channel.WECHAT_BALANCE:
         raise ApplicationError(
-            "Only withdrawals to WeChat balance are supported (the platform wallet is where the money already is).",
+            _("Only withdrawals to WeChat balance are supported (the platform wallet is where the money already is)."),
             code="unsupported_channel",
         )
     wechat.config()  # 503 wechat_not_configured before anything is written
@@ -359,7 +364,7 @@ def payout_notification_apply(*, headers, body: bytes) -> Payout:
     bill = wechat.Bill.from_json(resource)
     payout_id = Payout.objects.filter(out_bill_no=bill.out_bill_no).values_list("pk", flat=True).first()
     if payout_id is None:
-        raise NotFound("No payout has this out_bill_no.", code="payout_not_found")
+        raise NotFound(_("No payout has this out_bill_no."), code="payout_not_found")
     payout_record_bill(payout_id=payout_id, bill=bill)
     return Payout.objects.get(pk=payout_id)
 

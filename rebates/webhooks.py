@@ -28,6 +28,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from common.errors import ApplicationError, NotFound
 
@@ -107,21 +108,24 @@ def webhook_url_check(url: str) -> None:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ApplicationError(f"Not a valid URL: {exc}.", code="invalid_webhook_url") from None
+        raise ApplicationError(_("Not a valid URL: %(exc)s.") % {"exc": exc}, code="invalid_webhook_url") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ApplicationError("The URL must be http:// or https:// with a host.", code="invalid_webhook_url")
+        raise ApplicationError(_("The URL must be http:// or https:// with a host."), code="invalid_webhook_url")
     if parts.username or parts.password:
-        raise ApplicationError("The URL must not carry a user name or password.", code="invalid_webhook_url")
+        raise ApplicationError(_("The URL must not carry a user name or password."), code="invalid_webhook_url")
     if settings.WEBHOOKS_ALLOW_PRIVATE_HOSTS:
         return
     host = parts.hostname
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)}
     except (OSError, UnicodeError):
-        raise ApplicationError(f"The host {host!r} does not resolve.", code="invalid_webhook_url") from None
+        raise ApplicationError(
+            _("The host %(host)s does not resolve.") % {"host": repr(host)}, code="invalid_webhook_url"
+        ) from None
     if not addresses or not all(_address_is_public(a) for a in addresses):
         raise ApplicationError(
-            f"The host {host!r} is a private, loopback or reserved address; webhooks go to public hosts only.",
+            _("The host %(host)s is a private, loopback or reserved address; webhooks go to public hosts only.")
+            % {"host": repr(host)},
             code="private_webhook_host",
         )
 
@@ -131,7 +135,9 @@ def _check_events(events) -> list[str]:
     unknown = [e for e in events if e not in EventType.values]
     if unknown or not events:
         raise ApplicationError(
-            "Choose at least one event type." if not events else f"Unknown event types: {', '.join(unknown)}.",
+            _("Choose at least one event type.")
+            if not events
+            else _("Unknown event types: %(types)s.") % {"types": ", ".join(unknown)},
             code="invalid_events",
             details={"allowed": list(EventType.values)},
         )
@@ -511,7 +517,7 @@ def webhook_deliveries_retry(*, delivery_ids) -> list[int]:
 def webhook_delivery_of(*, merchant, delivery_id: int) -> WebhookDelivery:
     delivery = WebhookDelivery.objects.filter(pk=delivery_id, endpoint__merchant=merchant).first()
     if delivery is None:
-        raise NotFound("No such webhook delivery.", code="webhook_delivery_not_found")
+        raise NotFound(_("No such webhook delivery."), code="webhook_delivery_not_found")
     return delivery
 
 

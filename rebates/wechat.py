@@ -22,6 +22,7 @@ from pathlib import Path
 
 import requests
 from django.conf import settings
+from django.utils.translation import gettext as _
 from wechatpayv3 import WeChatPay, WeChatPayType
 
 from common.errors import ApplicationError
@@ -140,7 +141,7 @@ def config() -> Config:
     ] + ([] if cfg.public_key_id else ["public_key_id"])
     if missing:
         raise WechatNotConfigured(
-            "WeChat Pay payouts are not configured on this server.", details={"missing": sorted(missing)}
+            _("WeChat Pay payouts are not configured on this server."), details={"missing": sorted(missing)}
         )
     return cfg
 
@@ -266,22 +267,27 @@ def notification_parse(headers, body: bytes) -> dict:
     # Only our configured platform key may sign: any other serial would make the library go and download
     # certificates from the gateway — a request an anonymous caller must not be able to trigger.
     if wanted["Wechatpay-Serial"] != cfg.public_key_id or wanted["Wechatpay-Signature-Type"] != SIGNATURE_TYPE:
-        raise NotificationRejected("Unknown signing key.", code="invalid_signature")
+        raise NotificationRejected(_("Unknown signing key."), code="invalid_signature")
     try:
         stamp = int(wanted["Wechatpay-Timestamp"])
     except ValueError:
-        raise NotificationRejected("Missing or malformed timestamp.", code="invalid_signature") from None
+        raise NotificationRejected(_("Missing or malformed timestamp."), code="invalid_signature") from None
     if abs(time.time() - stamp) > NOTIFICATION_MAX_SKEW_SECONDS:
-        raise NotificationRejected("The notification is too old or from the future.", code="stale_notification")
+        raise NotificationRejected(_("The notification is too old or from the future."), code="stale_notification")
     try:
         data = client().callback(wanted, body)
     except Exception as exc:  # the library raises bare Exception on malformed input
-        raise NotificationRejected(f"Unreadable notification: {type(exc).__name__}.", code="invalid_signature") from exc
+        raise NotificationRejected(
+            _("Unreadable notification: %(name)s.") % {"name": type(exc).__name__}, code="invalid_signature"
+        ) from exc
     if not data:  # signature did not verify, or the resource did not decrypt
-        raise NotificationRejected("The signature does not verify.", code="invalid_signature")
+        raise NotificationRejected(_("The signature does not verify."), code="invalid_signature")
     if data.get("event_type") != NOTIFICATION_EVENT:
-        raise ApplicationError(f"Unexpected event {data.get('event_type')!r}.", code="unexpected_event")
+        raise ApplicationError(
+            _("Unexpected event %(event_type)s.") % {"event_type": repr(data.get("event_type"))},
+            code="unexpected_event",
+        )
     resource = data.get("resource")
     if not isinstance(resource, dict) or not resource.get("out_bill_no") or not resource.get("state"):
-        raise ApplicationError("The notification carries no transfer bill.", code="unexpected_event")
+        raise ApplicationError(_("The notification carries no transfer bill."), code="unexpected_event")
     return resource

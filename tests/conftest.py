@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.utils import translation
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -34,8 +35,11 @@ def _own_rate_limit_counts(settings):
 
 @pytest.fixture(autouse=True)
 def _english(settings):
-    # Error messages are asserted in English; pages are tested in both languages where it matters.
+    # Error messages are asserted in English; pages are tested in both languages where it matters. A request in an
+    # earlier test leaves its language active in this thread (LocaleMiddleware never deactivates it): start in English.
     settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture(autouse=True)
