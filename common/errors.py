@@ -41,6 +41,9 @@ class Unprocessable(ApplicationError):
 
 # Replies the plumbing gives for any route (common/api.py, common/middleware.py, common/views.py), by stable code.
 REQUEST_INVALID = _("The request is invalid; see details.")
+BAD_REQUEST = _("The request cannot be processed.")
+NOT_AUTHENTICATED = _("Sign in or send a valid token first.")
+RATE_LIMITED = _("Too many requests. Please slow down and try again.")
 NOT_FOUND = _("Nothing is at this address.")
 PERMISSION_DENIED = _("You are not allowed to do this.")
 METHOD_NOT_ALLOWED = _("This method is not allowed here.")

@@ -34,12 +34,14 @@ UNAVAILABLE = (
 
 # Statuses the plumbing answers itself, with their stable code and message.
 STATUS_REPLIES = {
-    400: ("bad_request", errors.REQUEST_INVALID),
+    400: ("bad_request", errors.BAD_REQUEST),
+    401: ("not_authenticated", errors.NOT_AUTHENTICATED),
     403: ("permission_denied", errors.PERMISSION_DENIED),
     404: ("not_found", errors.NOT_FOUND),
     405: ("method_not_allowed", errors.METHOD_NOT_ALLOWED),
     413: ("body_too_large", errors.BODY_TOO_LARGE),
     414: ("uri_too_long", errors.URI_TOO_LONG),
+    429: ("rate_limited", errors.RATE_LIMITED),
     500: ("server_error", errors.SERVER_ERROR),
     503: ("service_unavailable", errors.SERVICE_UNAVAILABLE),
 }
@@ -65,9 +67,8 @@ def error_body(code: str, message, details=None) -> dict:
 
 def json_error(request, status: int, *, code: str | None = None, message=None, details=None, headers=None):
     """The JSON error shape for `status`; code and message default to the status's own."""
-    default_code, default_message = STATUS_REPLIES.get(status, ("error", errors.SERVER_ERROR))
-    if status < 500 and status not in STATUS_REPLIES:
-        default_message = errors.REQUEST_INVALID
+    fallback = ("error", errors.BAD_REQUEST if status < 500 else errors.SERVER_ERROR)
+    default_code, default_message = STATUS_REPLIES.get(status, fallback)
     with translation.override(reply_language(request)):
         body = error_body(code or default_code, message or default_message, details)
         response = JsonResponse(body, status=status, headers=headers, json_dumps_params={"ensure_ascii": False})

@@ -300,6 +300,21 @@ def test_reading_the_cache_with_redis_down_is_a_json_503(api, settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "bad_request"),
+        (401, "not_authenticated"),
+        (403, "permission_denied"),
+        (429, "rate_limited"),
+        (418, "error"),
+    ],
+)
+def test_a_plain_error_reply_under_api_becomes_the_json_shape(api, status, code):
+    assert_json_error(api.get(f"/api/v1/test/status/{status}/"), status, code)
+
+
+@pytest.mark.django_db
 def test_an_error_rendered_as_a_drf_html_page_is_sent_as_json_with_its_code(api):
     response = api.get("/api/v1/orders/", HTTP_ACCEPT="text/html")
     assert_json_error(response, 401, "not_authenticated")

@@ -33,6 +33,11 @@ def api_post_only(request):
     return HttpResponse("ok")
 
 
+def api_plain_status(request, status: int):
+    """A plain Django view under /api/ answering `status` with a non-JSON body, as a third-party view might."""
+    return HttpResponse("<h1>refused</h1>", status=status)
+
+
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
@@ -59,6 +64,7 @@ urlpatterns = [
     path("api/v1/test/boom/", api_boom),
     path("api/v1/test/plain-boom/", api_plain_boom),
     path("api/v1/test/post-only/", api_post_only),
+    path("api/v1/test/status/<int:status>/", api_plain_status),
     path("api/v1/test/publish/", api_publish),
     path("api/v1/test/cache/", api_cache),
     path("test/page-boom/", page_boom),
