@@ -20,16 +20,28 @@ from decimal import Decimal
 
 import pytest
 from django.apps import apps
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.shortcuts import resolve_url
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.roles import CAMPAIGN_MANAGER, MERCHANT_ADMIN, ROLE_PERMISSIONS
 from campaigns.api import CampaignOutput
-from campaigns.models import MilestoneProgram
+from campaigns.models import (
+    Feedback,
+    MilestoneAttestation,
+    MilestoneProgram,
+    ReferralProgram,
+    ReferralReward,
+    TrialAttribution,
+    TrialProgram,
+)
 from campaigns.programs import enrolment_create
 from rebates import webhooks
 from rebates.services import rebates_credit_for_redemption
@@ -410,3 +422,154 @@ def test_another_merchant_and_another_shopper_get_404_and_the_owner_does_not(rou
         assert reply.status_code < 400, (method, reply.status_code, getattr(reply, "content", b"")[:300])
     if spec.owner == BOTH:
         assert request_as(route, spec, world, world.shopper, "GET")().status_code == 200
+
+
+# --- the admin console --------------------------------------------------------------------------------------------
+# Django admin's own convention, kept by the project: anyone who is not staff (anonymous or a shopper) is sent to the
+# admin's login page, which shows and writes nothing. Merchant staff use the console too, so every object page of a
+# model their role may see must 404/403/redirect for ANOTHER merchant's object: ADMIN_OWNED builds merchant A's
+# object for each such model. A model merchants may see without an entry here fails the sweep until one is added.
+
+
+def _referral_reward(w: World):
+    program = ReferralProgram.objects.create(campaign=w.campaign, inviter_rate=D("10.00"))
+    return ReferralReward.objects.create(
+        program=program,
+        order=w.order,
+        inviter=w.other_shopper,
+        invitee=w.shopper,
+        base=w.order.gross_amount,
+        rate=D("10.00"),
+        amount=D("5.00"),
+        status=ReferralReward.Status.CREDITED,
+    )
+
+
+def _trial_program(w: World):
+    return TrialProgram.objects.get_or_create(campaign=w.campaign, defaults={"merchant_fee_rate": D("5.00")})[0]
+
+
+def _feedback(w: World):
+    return Feedback.objects.create(program=_trial_program(w), order=w.order, shopper=w.shopper, text="good", rating=4)
+
+
+def _trial_attribution(w: World):
+    return TrialAttribution.objects.create(
+        program=_trial_program(w),
+        order=w.order,
+        trial_order=w.order,
+        merchant=w.campaign.merchant,
+        base=w.order.gross_amount,
+        rate=D("5.00"),
+        amount=D("2.50"),
+        status=TrialAttribution.Status.CREDITED,
+    )
+
+
+def _attestation(w: World):
+    return MilestoneAttestation.objects.create(
+        merchant=w.campaign.merchant,
+        enrolment=w.enrolment,
+        event_id="evt-admin",
+        lessons_completed=1,
+        assessment_passed=False,
+        reply={},
+    )
+
+
+ADMIN_OWNED: dict[str, Callable[[World], object]] = {
+    "accounts.Merchant": lambda w: w.campaign.merchant,
+    "accounts.MerchantStaff": lambda w: w.a_staff.memberships.get(),
+    "campaigns.Campaign": lambda w: w.campaign,
+    "campaigns.MilestoneProgram": lambda w: w.campaign.milestone_program,
+    "campaigns.ReferralProgram": lambda w: _referral_reward(w).program,
+    "campaigns.ReferralReward": _referral_reward,
+    "campaigns.TrialProgram": _trial_program,
+    "campaigns.Feedback": _feedback,
+    "campaigns.TrialAttribution": _trial_attribution,
+    "campaigns.Enrolment": lambda w: w.enrolment,
+    "campaigns.MilestoneAttestation": _attestation,
+    "packets.Packet": lambda w: w.order.packet,
+    "packets.Order": lambda w: w.order,
+    "rebates.Rebate": lambda w: w.order.redemption.rebates.order_by("pk").first(),
+    "rebates.WebhookEndpoint": lambda w: w.endpoint,
+    "rebates.WebhookDelivery": lambda w: w.delivery,
+}
+
+
+def admin_routes():
+    """(url name, pattern, model) of every admin page; model None for the site's own pages."""
+    site = admin.site
+    found = [(f"admin:{p.name}", p, None) for p in site.get_urls() if isinstance(p, URLPattern) and p.name]
+    for model, model_admin in site._registry.items():
+        found += [(f"admin:{p.name}", p, model) for p in model_admin.get_urls() if isinstance(p, URLPattern) and p.name]
+    return found
+
+
+def _merchant_models() -> set[str]:
+    """Models a merchant role has any permission on (accounts.roles), so its staff see them in the console."""
+    labels = set()
+    for role in (MERCHANT_ADMIN, CAMPAIGN_MANAGER):
+        for app_label, codename in ROLE_PERMISSIONS[role]:
+            model = codename.split("_", 1)[1]
+            labels |= {
+                m._meta.label for m in apps.get_app_config(app_label).get_models() if m._meta.model_name == model
+            }
+    return labels & {m._meta.label for m in admin.site._registry}
+
+
+def test_every_admin_model_merchant_staff_may_see_is_described():
+    assert sorted(_merchant_models() - set(ADMIN_OWNED)) == []
+
+
+def _admin_path(name: str, pattern: URLPattern, obj) -> str:
+    kwargs = {}
+    for arg in pattern.pattern.regex.groupindex:
+        kwargs[arg] = {
+            "app_label": "campaigns",
+            "url": "no-such-page/",
+            "content_type_id": ContentType.objects.get_for_model(type(obj)).pk if obj is not None else 1,
+        }.get(arg, obj.pk if obj is not None else 1)
+    return reverse(name, kwargs=kwargs)
+
+
+ADMIN_ROUTES = sorted(admin_routes(), key=lambda r: r[0])
+ADMIN_LOGIN = "/admin/login/"
+
+
+@pytest.mark.parametrize("name,pattern,model", ADMIN_ROUTES, ids=[r[0] for r in ADMIN_ROUTES])
+def test_the_admin_sends_anyone_but_staff_to_its_login(name, pattern, model, world):
+    if name in ("admin:login", "admin:logout"):
+        return  # the login page itself; logging out is harmless
+    path = _admin_path(name, pattern, None)
+    for user in (None, world.shopper):
+        client = page_client(user)
+        before = fingerprint()
+        reply = client.get(path)
+        assert reply.status_code == 302 and reply["Location"].startswith(ADMIN_LOGIN), (user, reply.status_code)
+        assert fingerprint() == before
+
+
+OWNED_ADMIN_ROUTES = [r for r in ADMIN_ROUTES if r[2] is not None and r[2]._meta.label in ADMIN_OWNED]
+
+
+@pytest.mark.parametrize("name,pattern,model", OWNED_ADMIN_ROUTES, ids=[r[0] for r in OWNED_ADMIN_ROUTES])
+def test_another_merchants_staff_never_sees_or_changes_an_object_in_the_admin(name, pattern, model, world):
+    if not pattern.pattern.regex.groupindex:
+        return  # list and add pages name no object
+    obj = ADMIN_OWNED[model._meta.label](world)
+    path = _admin_path(name, pattern, obj)
+    world.b_staff.is_staff = True
+    world.b_staff.save(update_fields=["is_staff"])
+    world.b_staff.groups.add(Group.objects.get(name=MERCHANT_ADMIN))
+    client = page_client(world.b_staff)
+    for method in ("GET", "POST"):
+        before = fingerprint()
+        reply = client.get(path) if method == "GET" else client.post(path, {"post": "yes"})
+        # 404, 403, or the admin's "does not exist" redirect to its index: never the page, never a write.
+        assert reply.status_code in (302, 403, 404), (method, reply.status_code)
+        if reply.status_code == 302:
+            assert reply["Location"] in (reverse("admin:index"), ADMIN_LOGIN) or not reply["Location"].startswith(
+                path
+            ), reply["Location"]
+        assert fingerprint() == before, method
