@@ -9,6 +9,7 @@ from antifraud import services as antifraud_services
 from . import services
 from .forms import UserAdminChangeForm, UserAdminCreationForm
 from .models import Device, Merchant, MerchantStaff, User
+from .selectors import is_platform_operator, merchant_of, scoped_to_merchant
 
 admin.site.site_header = _("Red-packet two-way rebates · Admin")
 admin.site.site_title = _("Red-packet rebates admin")
@@ -103,7 +104,11 @@ class MerchantAdmin(admin.ModelAdmin):
     actions = ("verify_merchants", "unverify_merchants")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_staff_count=Count("memberships"))
+        # Merchant staff use the console too: they see their own merchant only (a foreign id is "not found").
+        qs = super().get_queryset(request)
+        if not is_platform_operator(request.user):
+            qs = qs.filter(pk=getattr(merchant_of(request.user), "pk", None))
+        return qs.annotate(_staff_count=Count("memberships"))
 
     @admin.display(description=_("staff"), ordering="_staff_count")
     def staff_count(self, obj):
@@ -135,6 +140,13 @@ class MerchantStaffAdmin(admin.ModelAdmin):
     search_fields = ("user__username", "user__phone", "user__email", "merchant__name")
     autocomplete_fields = ("merchant", "user")
     list_select_related = ("user", "merchant")
+
+    def get_queryset(self, request):
+        return scoped_to_merchant(super().get_queryset(request), request.user, "merchant")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A merchant admin may change a role, never whose staff member it is or who (else it could join any merchant).
+        return () if is_platform_operator(request.user) else ("merchant", "user")
 
 
 @admin.register(Device)

@@ -139,3 +139,48 @@ def test_staff_without_permission_sees_no_user_admin(client):
     clerk = UserFactory(is_staff=True)
     client.force_login(clerk)
     assert client.get(reverse("admin:accounts_user_changelist")).status_code == 403
+
+
+def _merchant_admin_of_another_merchant(client):
+    from django.contrib.auth.models import Group
+
+    from accounts.roles import MERCHANT_ADMIN
+
+    intruder = MerchantStaffFactory(user=UserFactory(is_staff=True))
+    intruder.user.groups.add(Group.objects.get(name=MERCHANT_ADMIN))
+    client.force_login(intruder.user)
+    return intruder
+
+
+def test_a_merchant_admin_cannot_open_another_merchants_page_or_its_staff(client, data):
+    _merchant_admin_of_another_merchant(client)
+    assert client.get(reverse("admin:accounts_merchant_change", args=[data.merchant.pk])).status_code == 302
+    assert client.get(reverse("admin:accounts_merchantstaff_change", args=[data.pk])).status_code == 302
+    changelist = client.get(reverse("admin:accounts_merchantstaff_changelist"))
+    assert data.user.phone not in changelist.content.decode()
+
+
+def test_a_merchant_admin_cannot_change_another_merchants_staff(client, data):
+    _merchant_admin_of_another_merchant(client)
+    client.post(
+        reverse("admin:accounts_merchantstaff_change", args=[data.pk]),
+        {"merchant": data.merchant.pk, "user": data.user.pk, "role": MerchantStaff.Role.CAMPAIGN_MANAGER},
+    )
+    data.refresh_from_db()
+    assert data.role == MerchantStaff.Role.ADMIN
+
+
+def test_a_merchant_admin_cannot_move_its_staff_row_to_another_merchant_or_user(client, data):
+    intruder = _merchant_admin_of_another_merchant(client)
+    client.post(
+        reverse("admin:accounts_merchantstaff_change", args=[intruder.pk]),
+        {"merchant": data.merchant.pk, "user": data.user.pk, "role": MerchantStaff.Role.ADMIN},
+    )
+    intruder.refresh_from_db()
+    assert intruder.merchant_id != data.merchant.pk and intruder.user_id != data.user.pk
+
+
+def test_a_merchant_admin_sees_its_own_merchant_and_staff(client, data):
+    intruder = _merchant_admin_of_another_merchant(client)
+    assert client.get(reverse("admin:accounts_merchant_change", args=[intruder.merchant.pk])).status_code == 200
+    assert client.get(reverse("admin:accounts_merchantstaff_change", args=[intruder.pk])).status_code == 200
