@@ -12,7 +12,7 @@ class PacketUnusable(Conflict):
 
 
 class PacketRuleNotMet(Unprocessable):
-    """The order does not satisfy the packet's terms: minimum spend, categories."""
+    """The order does not satisfy the packet's terms: minimum spend, categories, the merchant it is spent at."""
 
 
 class BudgetExhausted(Conflict):
@@ -39,4 +39,4 @@ class OrderAlreadyRefunded(Conflict):
     code = "order_already_refunded"
 
 
-RULE_NOT_MET_CODES = {"packet_min_spend_not_met", "packet_category_not_allowed"}
+RULE_NOT_MET_CODES = {"packet_min_spend_not_met", "packet_category_not_allowed", "packet_not_accepted_here"}

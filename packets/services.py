@@ -101,9 +101,12 @@ def _validate_lines(lines: list[LineInput], gross_amount: Decimal) -> None:
         raise InvalidOrder(f"The order amount exceeds {settings.MAX_ORDER_AMOUNT}.", code="amount_too_large")
 
 
-def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
-    """The one way a stored packet is judged against a cart — redemption and the checkout picker both call it."""
+def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime, *, merchant_id: int):
+    """The one way a stored packet is judged against a cart at a merchant — redemption and the checkout picker both
+    call it."""
     return check_packet(
+        campaign_merchant_id=packet.campaign.merchant_id,
+        merchant_id=merchant_id,
         packet_status=packet.status,
         expires_at=packet.expires_at,
         amount=packet.amount,
@@ -116,14 +119,17 @@ def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
     )
 
 
-def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datetime) -> tuple[Packet, Decimal]:
+def _take_packet(
+    *, code: str, shopper: User, merchant: Merchant, lines: list[LineInput], now: datetime
+) -> tuple[Packet, Decimal]:
     """Lock the packet row and check it can pay for these lines; the lock makes a second spender wait, then fail."""
     canonical = codes.normalize(code)
     packet = packet_lock_by_code(canonical) if canonical else None
     if packet is None or packet.holder_id != shopper.pk:
         # Someone else's packet is reported exactly like a missing one: no existence leak.
         raise PacketNotFound("No such packet for this shopper.")
-    verdict = packet_verdict(packet, [CartLine(line.category, line.quantity, line.unit_price) for line in lines], now)
+    cart = [CartLine(line.category, line.quantity, line.unit_price) for line in lines]
+    verdict = packet_verdict(packet, cart, now, merchant_id=merchant.pk)
     if not verdict.ok:
         error = PacketRuleNotMet if verdict.code in RULE_NOT_MET_CODES else PacketUnusable
         raise error(verdict.reason, code=verdict.code)
@@ -158,7 +164,7 @@ def order_create(
 
     packet, discount = (None, ZERO)
     if packet_code:
-        packet, discount = _take_packet(code=packet_code, shopper=shopper, lines=lines, now=now)
+        packet, discount = _take_packet(code=packet_code, shopper=shopper, merchant=merchant, lines=lines, now=now)
     points_discount = _points_value(points, payable=gross_amount - discount)
     device = device_seen(fingerprint=device_fingerprint, user=shopper, now=now) if device_fingerprint else None
     context = EarnContext(ip=ip, device=device, trail_keys=trail_keys)

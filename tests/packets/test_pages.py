@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 
 from campaigns.models import Campaign
 from packets import store
-from packets.errors import BudgetExhausted, InvalidOrder, OrderNumberTaken, PacketNotFound
+from packets.errors import RULE_NOT_MET_CODES, BudgetExhausted, InvalidOrder, OrderNumberTaken, PacketNotFound
 from packets.models import CheckIn, Order, Packet, Product
 from packets.services import LineInput, order_create, packet_grant
 from rebates.models import OutboxEvent
@@ -368,6 +368,39 @@ def test_an_exhausted_budget_is_explained_next_to_the_picker(shopper_client, sho
     assert not Order.objects.exists()
 
 
+def test_the_picker_does_not_offer_a_packet_of_another_shops_campaign(shopper_client, shopper, shop):
+    foreign = grant(shop["campaign"], shopper)
+    other = MerchantFactory(name="书香阁")
+    add(shopper_client, product(other, "Novel", price="60.00", category="books"))
+
+    response, _ = open_checkout(shopper_client)
+
+    html = response.content.decode()
+    assert foreign.code not in html and f"packet_{foreign.pk}" not in html
+    assert response.context["options"] == []
+
+
+def test_a_packet_of_another_shops_campaign_is_refused_at_checkout_and_nothing_is_written(
+    shopper_client, shopper, shop
+):
+    from rebates.models import Entry
+
+    foreign = grant(shop["campaign"], shopper)
+    add(shopper_client, product(MerchantFactory(name="书香阁"), "Novel", price="60.00", category="books"))
+    _, token = open_checkout(shopper_client)
+    entries = Entry.objects.count()
+
+    response = shopper_client.post(
+        "/store/checkout/", {"token": token, "packet": foreign.code}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+
+    assert response.status_code == 400
+    assert response.context["packet_error"] == "这个红包只能在发放它的活动所属店铺使用。"
+    assert not Order.objects.exists() and Entry.objects.count() == entries
+    foreign.refresh_from_db()
+    assert foreign.status == Packet.Status.ISSUED
+
+
 def test_a_token_this_session_never_issued_is_refused_and_nothing_is_written(shopper_client, shop):
     add(shopper_client, shop["mango"])
     response = shopper_client.post("/store/checkout/", {"token": str(uuid.uuid4()), "packet": ""})
@@ -414,7 +447,7 @@ def test_every_order_error_code_has_a_chinese_message(code):
 def test_the_error_codes_of_the_order_path_all_have_messages():
     codes = {PacketNotFound.code, BudgetExhausted.code, OrderNumberTaken.code, "campaign_not_active"}
     codes |= {f"packet_{s}" for s in ("used", "expired", "revoked")}
-    codes |= {"packet_min_spend_not_met", "packet_category_not_allowed"}
+    codes |= RULE_NOT_MET_CODES
     codes |= {"order_no_lines", "invalid_quantity", "invalid_price", "gross_amount_mismatch", "invalid_amount"}
     codes |= {"amount_too_large"}
     assert codes <= set(store.ERROR_MESSAGES)
