@@ -68,7 +68,7 @@ from .errors import (
     RefundTooLarge,
 )
 from .lock_objects import packet_lock_by_code
-from .models import Order, OrderLine, Packet, Redemption, Refund
+from .models import Order, OrderLine, Packet, PacketNotIssued, Redemption, Refund
 
 
 @dataclass(frozen=True)
@@ -354,37 +354,45 @@ def _issue_counted(
     channel: str = "order",
 ) -> Packet | None:
     """Issue one packet if the budget and every limit allow it (the campaign's, and the anti-fraud limits per IP,
-    device and account); otherwise issue nothing."""
+    device and account); otherwise issue nothing — and, for an order, note on it what was not issued and why."""
     budget = accounts[("budget", campaign.pk)]
     if available[budget.pk] < amount:
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
-        return None
+        return _not_issued(order=source_order, rule=rule, amount=amount, code=BudgetExhausted.code)
     with transaction.atomic():  # a savepoint: counters taken before a refusing limit are rolled back with it
         refused = campaign_count_issuance(
             campaign=campaign, user_id=holder.pk, amount=amount, day=timezone.localdate(now)
         )
+        if not refused:
+            try:
+                earning_limits_count(campaign_id=campaign.pk, user_id=holder.pk, context=context, path=EARN, now=now)
+            except EarningLimitReached as exc:
+                refused = exc.code
         if refused:
             transaction.set_rollback(True)
-            return None
-        try:
-            earning_limits_count(campaign_id=campaign.pk, user_id=holder.pk, context=context, path=EARN, now=now)
-        except EarningLimitReached:
-            transaction.set_rollback(True)
-            return None
-        available[budget.pk] -= amount
-        packet = _issue_packet(
-            rule=rule,
-            amount=amount,
-            holder=holder,
-            source_order=source_order,
-            budget=budget,
-            outstanding=accounts[("outstanding", campaign.pk)],
-            now=now,
-            issuer_user=issuer_user,
-            channel=channel,
+    if refused:  # noted after the savepoint's rollback, so the note survives the counters it undid
+        return _not_issued(order=source_order, rule=rule, amount=amount, code=refused)
+    available[budget.pk] -= amount
+    packet = _issue_packet(
+        rule=rule,
+        amount=amount,
+        holder=holder,
+        source_order=source_order,
+        budget=budget,
+        outstanding=accounts[("outstanding", campaign.pk)],
+        now=now,
+        issuer_user=issuer_user,
+        channel=channel,
+    )
+    earning_event_record(kind="issue", packet=packet, user=holder, context=context, at=now)
+    return packet
+
+
+def _not_issued(*, order: Order | None, rule: EarnRule, amount: Decimal, code: str) -> None:
+    if order is not None:
+        PacketNotIssued.objects.create(
+            order=order, campaign_id=rule.campaign_id, earn_rule=rule, amount=amount, code=code
         )
-        earning_event_record(kind="issue", packet=packet, user=holder, context=context, at=now)
-        return packet
 
 
 @transaction.atomic

@@ -25,7 +25,7 @@ from common.money import POINTS, ZERO, format_cny, from_minor, to_minor
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from rebates.outbox import TOPIC_REDEMPTION_REBATES
 
-from .models import Order, Packet, Product, Redemption
+from .models import Order, Packet, PacketNotIssued, Product, Redemption
 from .services import LineInput, packet_verdict
 
 CART_SESSION_KEY = "store_cart"  # {"<product id>": quantity}
@@ -613,6 +613,7 @@ def order_for_shopper(user: User, order_id: int) -> Order | None:
         .prefetch_related(
             "lines",
             Prefetch("earned_packets", queryset=Packet.objects.select_related("campaign").order_by("pk")),
+            Prefetch("not_issued", queryset=PacketNotIssued.objects.select_related("campaign").order_by("pk")),
             Prefetch("redemption__rebates", queryset=Rebate.objects.order_by("role")),
         )
         .first()

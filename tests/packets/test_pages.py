@@ -487,6 +487,26 @@ def test_order_page_shows_lines_discount_paid_and_the_earned_packet(shopper_clie
     assert "No red packet was used on this order" in html
 
 
+def test_order_page_says_which_packet_was_not_issued_and_why_in_the_shoppers_language(shopper_client, shopper, shop):
+    Campaign.objects.filter(pk=shop["campaign"].pk).update(per_user_limit=1, name="春季满减")
+    _order(shop, shopper, "200.00")
+    order = _order(shop, shopper, "200.00")  # the second packet passes the campaign's per-user limit
+
+    html = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "本单未获得的红包" in html
+    assert "春季满减" in html and "您领取该活动的红包已达上限。" in html and "¥10.00" in html
+    assert "You already received as many red packets of this campaign as it allows." in english
+    assert "You earned a red packet" not in english
+
+
+def test_order_page_says_nothing_of_packets_not_issued_when_all_were(shopper_client, shopper, shop):
+    order = _order(shop, shopper, "200.00")
+    html = shopper_client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Red packets this order did not get" not in html
+
+
 def test_order_page_says_rebates_are_being_computed_and_polls(shopper_client, shopper, shop):
     packet = grant(shop["campaign"], shopper)
     order = _order(shop, shopper, "50.00", packet)  # no worker runs in this test: the rebate stays pending
