@@ -141,6 +141,7 @@ class PacketNotIssued(models.Model):
     class Meta:
         verbose_name = _("packet not issued")
         verbose_name_plural = _("packets not issued")
+        ordering = ["pk"]  # in the order the order's campaigns were judged
         constraints = [
             # As for issued packets (packet_once_per_order_rule): one outcome per order and earn rule.
             models.UniqueConstraint(fields=["order", "earn_rule"], name="not_issued_once_per_order_rule"),

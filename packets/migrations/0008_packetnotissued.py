@@ -25,6 +25,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'packet not issued',
                 'verbose_name_plural': 'packets not issued',
+                'ordering': ['pk'],
                 'constraints': [models.UniqueConstraint(fields=('order', 'earn_rule'), name='not_issued_once_per_order_rule')],
             },
         ),
