@@ -5,6 +5,8 @@ from decimal import Decimal
 
 import pytest
 
+from accounts.models import Device
+from antifraud.devices import api_fingerprint
 from antifraud.models import RiskPolicy
 from campaigns.models import Campaign
 from packets.errors import NOT_ISSUED_MESSAGES
@@ -86,6 +88,31 @@ def test_an_anti_fraud_interval_is_named_when_it_stops_a_packet(merchant_client,
     earning_order(merchant_client, UserFactory(), ip="203.0.113.7")
     entry = refusal(earning_order(merchant_client, shopper, ip="203.0.113.7"), campaign)
     assert entry["code"] == "ip_too_soon"
+
+
+@pytest.mark.parametrize(("scope", "source"), [("ip", {"ip": "203.0.113.8"}), ("device", {"device_id": "phone-42"})])
+def test_an_anti_fraud_daily_limit_per_ip_or_device_is_named_when_it_stops_a_packet(
+    merchant_client, shopper, scope, source
+):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)
+    RiskPolicy.objects.create(campaign=campaign, min_interval_minutes=0, **{f"{scope}_daily_limit": 1})
+    earning_order(merchant_client, UserFactory(), **source)
+    assert refusal(earning_order(merchant_client, shopper, **source), campaign)["code"] == f"{scope}_daily_limit"
+
+
+def test_an_anti_fraud_interval_per_device_is_named_when_it_stops_a_packet(merchant_client, shopper):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)
+    earning_order(merchant_client, UserFactory(), device_id="phone-43")
+    entry = refusal(earning_order(merchant_client, shopper, device_id="phone-43"), campaign)
+    assert entry["code"] == "device_too_soon"
+
+
+def test_a_banned_device_is_named_when_it_stops_a_packet(merchant_client, shopper):
+    campaign = two_way_campaign(merchant=merchant_client.merchant)
+    earning_order(merchant_client, shopper, device_id="phone-44")
+    Device.objects.filter(fingerprint=api_fingerprint(merchant_client.merchant.pk, "phone-44")).update(is_banned=True)
+    entry = refusal(earning_order(merchant_client, UserFactory(), device_id="phone-44"), campaign)
+    assert entry["code"] == "device_banned"
 
 
 def test_a_refused_packet_leaves_its_counters_untaken(merchant_client, shopper):
