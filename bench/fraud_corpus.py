@@ -771,6 +771,7 @@ class World:
         self.shops: list[Shop] = []
         self.platform: Campaign | None = None
         self.leaflet: Campaign | None = None
+        self.leaflet_shop: Shop | None = None  # its codes are accepted only there (a merchant campaign's packets)
         self.leaflet_codes: list[str] = []
         self.amounts: dict[str, Decimal] = {}
 
@@ -815,9 +816,9 @@ class World:
             window=window,
             participants=Campaign.Participants.PLATFORM_USER,
         )
-        leaflet_shop = self.shops[0]
+        self.leaflet_shop = self.shops[0]
         self.leaflet = self._campaign(
-            merchant=leaflet_shop.merchant,
+            merchant=self.leaflet_shop.merchant,
             name="扫码领红包",
             rules=[("manual", D("0.00"), D("10.00"), D("50.00"))],
             rebate={"issuer_rate": D("10.00"), "holder_rate": D("5.00")},
@@ -1027,7 +1028,7 @@ class Person(Actor):
     def plan_claim(self, minute: int) -> None:
         code = self.world.take_code()
         cart = self.rng.choice(SPEND_CARTS)
-        shop = self.world.pick_shop(self.rng)
+        shop = self.world.leaflet_shop
         spend_at = self.later(minute)
 
         def claim():
@@ -1165,10 +1166,7 @@ class PacketFarm(Attacker):
 
     def account(self, user: User) -> None:
         phone = self.phones[user.pk] = self.phone
-        shop_a, shop_b = (
-            self.world.pick_shop(self.rng, channel="store"),
-            self.world.pick_shop(self.rng, channel="store"),
-        )
+        shop_a, shop_b = self.world.pick_shop(self.rng, channel="store"), self.world.leaflet_shop
         spend_at = active(self.sim.minute + self.rng.randrange(20, 180, TICK))
         att = self.plan_spend(
             minute=spend_at, packet="newbie", campaign=self.world.platform, amount=D("10.00"), cart=CHEAPEST

@@ -755,6 +755,13 @@ class SimulationInput(serializers.Serializer):
     assume_active = serializers.BooleanField(
         default=False, help_text="Preview a draft or paused campaign as if it were running"
     )
+    merchant_id = serializers.IntegerField(
+        min_value=1,
+        required=False,
+        allow_null=True,
+        help_text="The merchant the order is placed at; the campaign's own when left out. Another merchant accepts "
+        "only a platform campaign's packets (packet.code packet_not_accepted_here)",
+    )
 
 
 class VerdictOutput(serializers.Serializer):
@@ -887,6 +894,7 @@ class CampaignSimulateApi(CampaignStaffOnly, APIView):
             ),
             lines=tuple(CartLine(line["category"], line["quantity"], line["unit_price"]) for line in body["lines"]),
             region=Region(body["province"], body["city"]),
+            merchant_id=body.get("merchant_id"),
             draw=body["draw"],
             counters=Counters(**counters),
         )

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import Merchant
 from common.money import MoneyError, parse_amount
 
 from .rules import CartLine, Event, Region, ShopperFacts
@@ -34,6 +35,12 @@ class SimulatorForm(forms.Form):
     city = forms.CharField(label=_("City"), required=False, max_length=32)
     prior_orders = forms.IntegerField(label=_("Shopper's previous orders"), min_value=0, initial=0)
     segments = forms.CharField(label=_("Shopper segments"), required=False, help_text=_("Comma separated."))
+    merchant = forms.ModelChoiceField(
+        label=_("Order placed at"),
+        queryset=Merchant.objects.order_by("name", "pk"),
+        required=False,
+        help_text=_("Empty = the campaign's own merchant. Another merchant accepts only platform campaigns' packets."),
+    )
 
     def clean_lines(self) -> tuple[CartLine, ...]:
         parsed = []
@@ -65,6 +72,7 @@ class SimulatorForm(forms.Form):
             at=data["at"] or timezone.now(),
             lines=data["lines"],
             region=Region(data["province"], data["city"]),
+            merchant_id=data["merchant"].pk if data["merchant"] else None,
             shopper=ShopperFacts(
                 prior_orders=data["prior_orders"],
                 segments=frozenset(s.strip() for s in data["segments"].split(",") if s.strip()),

@@ -23,6 +23,7 @@ from common.errors import ApplicationError, NotFound
 from common.idempotency import idempotent
 
 from . import services
+from .errors import not_issued_message
 from .models import Order, Packet
 from .selectors import order_rebates, orders_visible_to, packets_visible_to
 
@@ -43,6 +44,20 @@ class OrderRebateOutput(serializers.Serializer):
     status = serializers.CharField()
 
 
+class NotIssuedOutput(serializers.Serializer):
+    campaign_id = serializers.IntegerField()
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text="The packet the order earned")
+    code = serializers.CharField(
+        help_text="Why it was not issued: budget_exhausted, daily_budget_cap_reached, campaign_limit_reached, "
+        "per_user_limit_reached, or an anti-fraud limit (account_daily_limit, ip_daily_limit, device_daily_limit, "
+        "ip_too_soon, device_too_soon, device_banned)"
+    )
+    message = serializers.SerializerMethodField()
+
+    def get_message(self, row) -> str:
+        return not_issued_message(row.code)
+
+
 class OrderOutput(serializers.ModelSerializer):
     class LineOutput(serializers.Serializer):
         sku = serializers.CharField()
@@ -54,6 +69,9 @@ class OrderOutput(serializers.ModelSerializer):
     lines = LineOutput(many=True)
     packet_code = serializers.CharField(source="packet.code", allow_null=True, default=None)
     earned_packets = PacketOutput(many=True)
+    not_issued = NotIssuedOutput(
+        many=True, help_text="Packets the order earned that a limit or the budget stopped, each with the reason"
+    )
     rebate_state = serializers.SerializerMethodField()
     rebates = serializers.SerializerMethodField()
     shopper_id = serializers.IntegerField()
@@ -74,6 +92,7 @@ class OrderOutput(serializers.ModelSerializer):
             "created_at",
             "lines",
             "earned_packets",
+            "not_issued",
             "rebate_state",
             "rebates",
         ]

@@ -127,6 +127,30 @@ class OrderLine(models.Model):
         return self.unit_price * self.quantity
 
 
+class PacketNotIssued(models.Model):
+    """A packet an order earned but did not get, and why (a stable code): the campaign's budget, its daily cap, its
+    packet or per-user limit, or an anti-fraud limit stopped it. The order's reply and page say so, instead of a
+    silent empty list of earned packets."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="not_issued")
+    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="+")
+    earn_rule = models.ForeignKey("campaigns.EarnRule", on_delete=models.PROTECT, related_name="+")
+    amount = models.DecimalField(_("amount"), **MONEY)
+    code = models.CharField(max_length=40)
+
+    class Meta:
+        verbose_name = _("packet not issued")
+        verbose_name_plural = _("packets not issued")
+        ordering = ["pk"]  # in the order the order's campaigns were judged
+        constraints = [
+            # As for issued packets (packet_once_per_order_rule): one outcome per order and earn rule.
+            models.UniqueConstraint(fields=["order", "earn_rule"], name="not_issued_once_per_order_rule"),
+        ]
+
+    def __str__(self):
+        return f"{self.order} ↛ {self.code}"
+
+
 class Redemption(models.Model):
     """The use record of seed §1: packet, order number, order amount, items, used at.
 

@@ -12,7 +12,7 @@ def orders_visible_to(user: User) -> QuerySet[Order]:
     """A shopper sees their orders; merchant staff see their merchant's. Anything else is invisible (404)."""
     merchant = merchant_of(user)
     qs = Order.objects.filter(merchant=merchant) if merchant else Order.objects.filter(shopper=user)
-    return qs.select_related("packet").prefetch_related("lines", "earned_packets")
+    return qs.select_related("packet").prefetch_related("lines", "earned_packets", "not_issued")
 
 
 def packets_visible_to(user: User) -> QuerySet[Packet]:

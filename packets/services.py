@@ -69,7 +69,7 @@ from .errors import (
     RefundTooLarge,
 )
 from .lock_objects import packet_lock_by_code
-from .models import Order, OrderLine, Packet, Redemption, Refund
+from .models import Order, OrderLine, Packet, PacketNotIssued, Redemption, Refund
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,12 @@ def _validate_lines(lines: list[LineInput], gross_amount: Decimal) -> None:
         )
 
 
-def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
-    """The one way a stored packet is judged against a cart — redemption and the checkout picker both call it."""
+def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime, *, merchant_id: int):
+    """The one way a stored packet is judged against a cart at a merchant — redemption and the checkout picker both
+    call it."""
     return check_packet(
+        campaign_merchant_id=packet.campaign.merchant_id,
+        merchant_id=merchant_id,
         packet_status=packet.status,
         expires_at=packet.expires_at,
         amount=packet.amount,
@@ -120,14 +123,17 @@ def packet_verdict(packet: Packet, lines: list[CartLine], now: datetime):
     )
 
 
-def _take_packet(*, code: str, shopper: User, lines: list[LineInput], now: datetime) -> tuple[Packet, Decimal]:
+def _take_packet(
+    *, code: str, shopper: User, merchant: Merchant, lines: list[LineInput], now: datetime
+) -> tuple[Packet, Decimal]:
     """Lock the packet row and check it can pay for these lines; the lock makes a second spender wait, then fail."""
     canonical = codes.normalize(code)
     packet = packet_lock_by_code(canonical) if canonical else None
     if packet is None or packet.holder_id != shopper.pk:
         # Someone else's packet is reported exactly like a missing one: no existence leak.
         raise PacketNotFound(_("No such packet for this shopper."))
-    verdict = packet_verdict(packet, [CartLine(line.category, line.quantity, line.unit_price) for line in lines], now)
+    cart = [CartLine(line.category, line.quantity, line.unit_price) for line in lines]
+    verdict = packet_verdict(packet, cart, now, merchant_id=merchant.pk)
     if not verdict.ok:
         error = PacketRuleNotMet if verdict.code in RULE_NOT_MET_CODES else PacketUnusable
         raise error(verdict.reason, code=verdict.code)
@@ -162,7 +168,7 @@ def order_create(
 
     packet, discount = (None, ZERO)
     if packet_code:
-        packet, discount = _take_packet(code=packet_code, shopper=shopper, lines=lines, now=now)
+        packet, discount = _take_packet(code=packet_code, shopper=shopper, merchant=merchant, lines=lines, now=now)
     points_discount = _points_value(points, payable=gross_amount - discount)
     device = device_seen(fingerprint=device_fingerprint, user=shopper, now=now) if device_fingerprint else None
     context = EarnContext(ip=ip, device=device, trail_keys=trail_keys)
@@ -354,37 +360,45 @@ def _issue_counted(
     channel: str = "order",
 ) -> Packet | None:
     """Issue one packet if the budget and every limit allow it (the campaign's, and the anti-fraud limits per IP,
-    device and account); otherwise issue nothing."""
+    device and account); otherwise issue nothing — and, for an order, note on it what was not issued and why."""
     budget = accounts[("budget", campaign.pk)]
     if available[budget.pk] < amount:
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
-        return None
+        return _not_issued(order=source_order, rule=rule, amount=amount, code=BudgetExhausted.code)
     with transaction.atomic():  # a savepoint: counters taken before a refusing limit are rolled back with it
         refused = campaign_count_issuance(
             campaign=campaign, user_id=holder.pk, amount=amount, day=timezone.localdate(now)
         )
+        if not refused:
+            try:
+                earning_limits_count(campaign_id=campaign.pk, user_id=holder.pk, context=context, path=EARN, now=now)
+            except EarningLimitReached as exc:
+                refused = exc.code
         if refused:
             transaction.set_rollback(True)
-            return None
-        try:
-            earning_limits_count(campaign_id=campaign.pk, user_id=holder.pk, context=context, path=EARN, now=now)
-        except EarningLimitReached:
-            transaction.set_rollback(True)
-            return None
-        available[budget.pk] -= amount
-        packet = _issue_packet(
-            rule=rule,
-            amount=amount,
-            holder=holder,
-            source_order=source_order,
-            budget=budget,
-            outstanding=accounts[("outstanding", campaign.pk)],
-            now=now,
-            issuer_user=issuer_user,
-            channel=channel,
+    if refused:  # noted after the savepoint's rollback, so the note survives the counters it undid
+        return _not_issued(order=source_order, rule=rule, amount=amount, code=refused)
+    available[budget.pk] -= amount
+    packet = _issue_packet(
+        rule=rule,
+        amount=amount,
+        holder=holder,
+        source_order=source_order,
+        budget=budget,
+        outstanding=accounts[("outstanding", campaign.pk)],
+        now=now,
+        issuer_user=issuer_user,
+        channel=channel,
+    )
+    earning_event_record(kind="issue", packet=packet, user=holder, context=context, at=now)
+    return packet
+
+
+def _not_issued(*, order: Order | None, rule: EarnRule, amount: Decimal, code: str) -> None:
+    if order is not None:
+        PacketNotIssued.objects.create(
+            order=order, campaign_id=rule.campaign_id, earn_rule=rule, amount=amount, code=code
         )
-        earning_event_record(kind="issue", packet=packet, user=holder, context=context, at=now)
-        return packet
 
 
 @transaction.atomic

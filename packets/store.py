@@ -25,7 +25,7 @@ from common.money import POINTS, ZERO, format_cny, from_minor, to_minor
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from rebates.outbox import TOPIC_REDEMPTION_REBATES
 
-from .models import Order, Packet, Product, Redemption
+from .models import Order, Packet, PacketNotIssued, Product, Redemption
 from .services import LineInput, packet_verdict
 
 CART_SESSION_KEY = "store_cart"  # {"<product id>": quantity}
@@ -300,6 +300,7 @@ ERROR_MESSAGES = {
     "packet_min_spend_not_met": _("Your cart does not reach this red packet's minimum spend."),
     "packet_category_not_allowed": _("Nothing in your cart is in this red packet's categories."),
     "campaign_not_active": _("This red packet's campaign is not running right now."),
+    "packet_not_accepted_here": _("This red packet can only be used at the shop whose campaign issued it."),
     "budget_exhausted": _(
         "The campaign's budget is used up for now, so this red packet cannot be used. Pay without it or try later."
     ),
@@ -325,6 +326,7 @@ PACKET_ERROR_CODES = {
     "packet_min_spend_not_met",
     "packet_category_not_allowed",
     "campaign_not_active",
+    "packet_not_accepted_here",
     "budget_exhausted",
 }
 # Errors about the points are shown next to the points field.
@@ -394,12 +396,15 @@ def checkout_packets(user: User, *, now: datetime) -> QuerySet[Packet]:
 
 
 def packet_options(user: User, cart: Cart, *, now: datetime | None = None) -> list[PacketOption]:
-    """Every listed packet with the verdict of `check_packet` for this cart: usable ones first, best discount first."""
+    """Every listed packet with the verdict of `check_packet` for this cart at its shop: usable ones first, best
+    discount first. Packets this shop does not accept (another merchant's campaign) are not offered at all."""
     now = now or timezone.now()
     lines = cart.rule_lines()
     options = []
     for packet in checkout_packets(user, now=now):
-        verdict = packet_verdict(packet, lines, now)
+        verdict = packet_verdict(packet, lines, now, merchant_id=cart.merchant.pk)
+        if verdict.code == "packet_not_accepted_here":
+            continue
         options.append(
             PacketOption(
                 packet=packet,
@@ -608,6 +613,7 @@ def order_for_shopper(user: User, order_id: int) -> Order | None:
         .prefetch_related(
             "lines",
             Prefetch("earned_packets", queryset=Packet.objects.select_related("campaign").order_by("pk")),
+            Prefetch("not_issued", queryset=PacketNotIssued.objects.select_related("campaign").order_by("pk")),
             Prefetch("redemption__rebates", queryset=Rebate.objects.order_by("role")),
         )
         .first()

@@ -24,6 +24,7 @@ from common.errors import ApplicationError
 from common.money import format_cny, to_minor
 
 from . import services, store
+from .errors import not_issued_message
 from .forms import AddToCartForm, CartUpdateForm, CheckoutForm
 from .models import Order
 from .selectors import order_rebates
@@ -358,6 +359,10 @@ def order_detail(request, order_id: int):
         "points_discount": format_cny(order.points_discount),
         "paid": format_cny(order.amount_paid),
         "earned": [store.PacketView(p, now) for p in order.earned_packets.all()],
+        "not_issued": [
+            {"campaign": row.campaign.name, "amount": format_cny(row.amount), "message": not_issued_message(row.code)}
+            for row in order.not_issued.all()
+        ],
     }
     return render(request, "packets/order_detail.html", context)
 

@@ -55,6 +55,23 @@ def redemption_rebate_mismatches() -> list[str]:
     return findings
 
 
+def redemptions_outside_their_campaigns_merchant() -> list[str]:
+    """Every redemption happened at a merchant its packet's campaign allows: its own merchant's for a merchant
+    campaign (coupon rebates are packets of the same campaign), any for a platform campaign."""
+    rows = _rows(
+        """SELECT r.id, o.merchant_id, c.id, c.merchant_id FROM packets_redemption r
+           JOIN packets_order o ON o.id = r.order_id
+           JOIN packets_packet p ON p.id = r.packet_id
+           JOIN campaigns_campaign c ON c.id = p.campaign_id
+           WHERE c.merchant_id IS NOT NULL AND c.merchant_id <> o.merchant_id
+           ORDER BY r.id LIMIT 100"""
+    )
+    return [
+        f"redemption {r} was spent at merchant {at}, but its campaign {c} is merchant {owner}'s"
+        for r, at, c, owner in rows
+    ]
+
+
 # The accounts where a beneficiary's rewards live: available, pending, debt — per currency, per owner.
 OWNER_KINDS = (
     "shopper_cash",
@@ -293,6 +310,7 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "stored balances equal their entries": balance_mismatches(),
         "non-negative accounts are not negative": negative_balances(),
         "every redemption has exactly its rebates": redemption_rebate_mismatches(),
+        "every redemption is at a merchant its campaign allows": redemptions_outside_their_campaigns_merchant(),
         "every reversed rebate has its reversal, from its own beneficiary": rebate_reversals_mismatch(),
         "rewards reconcile per beneficiary (no reward paid out and reversed without a debt)": (
             rewards_reconcile_per_beneficiary()

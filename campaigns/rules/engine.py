@@ -123,6 +123,8 @@ def rebate_legs(snapshot: dict, *, lines: Sequence[CartLine], discount: Decimal,
 
 def check_packet(
     *,
+    campaign_merchant_id: int | None,
+    merchant_id: int | None,
     packet_status: str,
     expires_at: datetime,
     amount: Decimal,
@@ -133,8 +135,14 @@ def check_packet(
     now: datetime,
     denied_categories: Sequence[str] = (),
 ) -> PacketCheck:
-    """Can this packet pay for these lines now? The discount is the packet amount, capped at what it covers.
-    A threshold coupon (满50减10) is a packet with a minimum spend."""
+    """Can this packet pay for these lines at this merchant now? The discount is the packet amount, capped at what
+    it covers. A threshold coupon (满50减10) is a packet with a minimum spend.
+
+    A merchant campaign's packet (and every value its campaign funds, such as a coupon rebate) is accepted only by
+    that merchant, a platform campaign's (`campaign_merchant_id` None) by any: otherwise one merchant's budget would
+    pay another's discounts and rebates. Judged first, so a foreign merchant learns nothing of the packet's state."""
+    if campaign_merchant_id is not None and merchant_id != campaign_merchant_id:
+        return PacketCheck(False, "packet_not_accepted_here", "This packet's campaign does not cover this merchant.")
     if packet_status != "issued":
         return PacketCheck(False, f"packet_{packet_status}", f"The packet is {packet_status}.")
     if expires_at <= now:
@@ -178,6 +186,9 @@ def simulate(
         return Simulation(earn, None, ())
     amount = rule.tiers[0].amount if rule.tiers else rule.amount
     check = check_packet(
+        campaign_merchant_id=campaign.merchant_id,
+        # The order's merchant; an event that names none is placed at the campaign's own merchant.
+        merchant_id=campaign.merchant_id if event.merchant_id is None else event.merchant_id,
         packet_status="issued",
         expires_at=campaign.ends_at,
         amount=amount,

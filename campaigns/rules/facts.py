@@ -55,6 +55,7 @@ class Event:
     shopper: ShopperFacts = ShopperFacts()
     lines: tuple[CartLine, ...] = ()
     region: Region | None = None  # the order's region; the shopper's when absent
+    merchant_id: int | None = None  # the merchant the order is placed at (where a packet would be spent)
     draw: float = 0.0  # uniform in [0, 1): picks a weighted tier; production passes a random number
     counters: Counters = field(default_factory=Counters)
 

@@ -157,6 +157,21 @@ def test_simulator_shows_the_seed_legs_with_reasons_and_writes_nothing(manager):
     assert (Entry.objects.count(), Order.objects.count()) == (entries, 0)
 
 
+def test_simulator_refuses_the_packet_at_another_merchant_as_production_does(manager):
+    from tests.factories.accounts import MerchantFactory
+
+    campaign, other = two_way_campaign(merchant=manager.merchant), MerchantFactory()
+    order = {"lines": "fruit, 1, 50.00", "trigger": "purchase", "prior_orders": "0"}
+    url = f"/admin/campaigns/campaign/{campaign.pk}/simulate/"
+
+    here = manager.post(url, {**order, "merchant": str(manager.merchant.pk)}).content.decode()
+    elsewhere = manager.post(url, {**order, "merchant": str(other.pk)}).content.decode()
+
+    assert "The packet applies: 10.00 off." in here
+    assert "packet_not_accepted_here" in elsewhere and "The packet applies" not in elsewhere
+    assert "No rebate legs." in elsewhere
+
+
 def test_simulator_rejects_bad_lines_clearly(manager):
     campaign = two_way_campaign(merchant=manager.merchant)
     reply = manager.post(

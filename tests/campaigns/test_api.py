@@ -476,6 +476,16 @@ def test_simulate_in_a_double_window_pays_10_and_5(merchant_client):
     assert "×2.00 promotion window" in reply.json()["rebate_legs"][0]["reason"]
 
 
+def test_simulate_at_another_merchant_refuses_the_packet_and_pays_no_legs(merchant_client):
+    campaign = two_way_campaign(merchant=merchant_client.merchant, budget="0")
+    reply = simulate(merchant_client, campaign.pk, merchant_id=merchant_client.merchant.pk + 1)
+    assert reply.json()["packet"]["code"] == "packet_not_accepted_here" and legs(reply) == {}
+    assert legs(simulate(merchant_client, campaign.pk, merchant_id=merchant_client.merchant.pk)) == {
+        "issuer": "5.00",
+        "holder": "2.50",
+    }
+
+
 def test_simulate_says_why_an_earn_rule_does_not_fire(merchant_client):
     campaign = two_way_campaign(merchant=merchant_client.merchant, budget="0")
     [decision] = simulate(merchant_client, campaign.pk).json()["earn"]

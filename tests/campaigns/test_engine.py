@@ -233,6 +233,8 @@ def test_a_leg_is_always_whole_fen_and_never_more_than_rate_allows(prices, rate)
 
 def check(lines, **kw):
     args = {
+        "campaign_merchant_id": 7,
+        "merchant_id": 7,
         "packet_status": "issued",
         "expires_at": NOW + timedelta(days=1),
         "amount": D("10.00"),
@@ -260,6 +262,28 @@ def test_allowed_and_denied_categories_decide_the_eligible_spend():
 
 def test_discount_never_exceeds_the_eligible_amount():
     assert check([fruit("6.00")], min_spend=D("0")).discount == D("6.00")
+
+
+def test_a_merchant_campaigns_packet_is_not_accepted_at_another_merchant():
+    verdict = check([fruit("50.00")], campaign_merchant_id=7, merchant_id=8)
+    assert (verdict.ok, verdict.code, verdict.discount) == (False, "packet_not_accepted_here", D("0"))
+
+
+def test_the_merchant_is_judged_before_the_packets_state():
+    # A foreign merchant learns nothing of the packet: used or not, it is simply not accepted there.
+    assert check([fruit("50.00")], merchant_id=8, packet_status="used").code == "packet_not_accepted_here"
+
+
+def test_a_platform_campaigns_packet_is_accepted_at_any_merchant():
+    assert all(check([fruit("50.00")], campaign_merchant_id=None, merchant_id=m).ok for m in (7, 8, 9))
+
+
+def test_simulator_judges_the_packet_at_the_merchant_the_order_is_placed_at():
+    assert simulate(campaign(), purchase(fruit("50.00")), issuer_merchant_id=7).packet.ok
+    elsewhere = simulate(campaign(), purchase(fruit("50.00"), merchant_id=8), issuer_merchant_id=7)
+    assert (elsewhere.packet.code, elsewhere.legs) == ("packet_not_accepted_here", ())
+    platform = campaign(merchant_id=None, rebate=RebateSpec(holder=LegSpec(rate=D("5"))))
+    assert simulate(platform, purchase(fruit("50.00"), merchant_id=8), issuer_merchant_id=None).packet.ok
 
 
 def test_simulator_shows_earn_packet_and_legs_with_reasons():

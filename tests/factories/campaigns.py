@@ -5,7 +5,7 @@ import factory
 from django.utils import timezone
 
 from campaigns.models import Campaign, EarnRule, RebateRule
-from campaigns.services import campaign_fund, merchant_deposit
+from campaigns.services import campaign_fund, merchant_deposit, platform_pool_fund
 
 from .accounts import MerchantFactory
 
@@ -52,4 +52,15 @@ def two_way_campaign(*, budget: str = "1000.00", merchant=None, **rule_overrides
     if Decimal(budget) > 0:
         merchant_deposit(merchant=merchant, amount=Decimal(budget), idempotency_key=f"deposit:{campaign.pk}")
         campaign_fund(campaign=campaign, amount=Decimal(budget), idempotency_key=f"fund:{campaign.pk}")
+    return campaign
+
+
+def platform_campaign(*, budget: str = "100.00") -> Campaign:
+    """A platform campaign (no merchant), funded from the platform pool: a manual 10.00 packet, no minimum spend,
+    whose spending pays the holder 5 % (there is no merchant issuer to pay)."""
+    campaign = CampaignFactory(merchant=None, participants=Campaign.Participants.PLATFORM_USER)
+    EarnRuleFactory(campaign=campaign, trigger=EarnRule.Trigger.MANUAL, min_spend=Decimal("0.00"))
+    RebateRuleFactory(campaign=campaign, issuer_rate=Decimal("0.00"))
+    platform_pool_fund(amount=Decimal(budget), idempotency_key=f"pool:{campaign.pk}")
+    campaign_fund(campaign=campaign, amount=Decimal(budget), idempotency_key=f"fund:{campaign.pk}")
     return campaign

@@ -14,7 +14,7 @@ from django.utils import timezone, translation
 
 from campaigns.models import Campaign
 from packets import store
-from packets.errors import BudgetExhausted, InvalidOrder, OrderNumberTaken, PacketNotFound
+from packets.errors import RULE_NOT_MET_CODES, BudgetExhausted, InvalidOrder, OrderNumberTaken, PacketNotFound
 from packets.models import CheckIn, Order, Packet, Product
 from packets.services import LineInput, order_create, packet_grant
 from rebates.models import OutboxEvent
@@ -368,6 +368,39 @@ def test_an_exhausted_budget_is_explained_next_to_the_picker(shopper_client, sho
     assert not Order.objects.exists()
 
 
+def test_the_picker_does_not_offer_a_packet_of_another_shops_campaign(shopper_client, shopper, shop):
+    foreign = grant(shop["campaign"], shopper)
+    other = MerchantFactory(name="书香阁")
+    add(shopper_client, product(other, "Novel", price="60.00", category="books"))
+
+    response, _ = open_checkout(shopper_client)
+
+    html = response.content.decode()
+    assert foreign.code not in html and f"packet_{foreign.pk}" not in html
+    assert response.context["options"] == []
+
+
+def test_a_packet_of_another_shops_campaign_is_refused_at_checkout_and_nothing_is_written(
+    shopper_client, shopper, shop
+):
+    from rebates.models import Entry
+
+    foreign = grant(shop["campaign"], shopper)
+    add(shopper_client, product(MerchantFactory(name="书香阁"), "Novel", price="60.00", category="books"))
+    _, token = open_checkout(shopper_client)
+    entries = Entry.objects.count()
+
+    response = shopper_client.post(
+        "/store/checkout/", {"token": token, "packet": foreign.code}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+
+    assert response.status_code == 400
+    assert response.context["packet_error"] == "这个红包只能在发放它的活动所属店铺使用。"
+    assert not Order.objects.exists() and Entry.objects.count() == entries
+    foreign.refresh_from_db()
+    assert foreign.status == Packet.Status.ISSUED
+
+
 def test_a_token_this_session_never_issued_is_refused_and_nothing_is_written(shopper_client, shop):
     add(shopper_client, shop["mango"])
     response = shopper_client.post("/store/checkout/", {"token": str(uuid.uuid4()), "packet": ""})
@@ -414,7 +447,7 @@ def test_every_order_error_code_has_a_chinese_message(code):
 def test_the_error_codes_of_the_order_path_all_have_messages():
     codes = {PacketNotFound.code, BudgetExhausted.code, OrderNumberTaken.code, "campaign_not_active"}
     codes |= {f"packet_{s}" for s in ("used", "expired", "revoked")}
-    codes |= {"packet_min_spend_not_met", "packet_category_not_allowed"}
+    codes |= RULE_NOT_MET_CODES
     codes |= {"order_no_lines", "invalid_quantity", "invalid_price", "gross_amount_mismatch", "invalid_amount"}
     codes |= {"amount_too_large"}
     assert codes <= set(store.ERROR_MESSAGES)
@@ -452,6 +485,26 @@ def test_order_page_shows_lines_discount_paid_and_the_earned_packet(shopper_clie
     assert "¥10.00" in html and "Min. spend ¥50.00" in html and "Storewide" in html
     assert "29 days" in html  # the countdown
     assert "No red packet was used on this order" in html
+
+
+def test_order_page_says_which_packet_was_not_issued_and_why_in_the_shoppers_language(shopper_client, shopper, shop):
+    Campaign.objects.filter(pk=shop["campaign"].pk).update(per_user_limit=1, name="春季满减")
+    _order(shop, shopper, "200.00")
+    order = _order(shop, shopper, "200.00")  # the second packet passes the campaign's per-user limit
+
+    html = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "本单未获得的红包" in html
+    assert "春季满减" in html and "您领取该活动的红包已达上限。" in html and "¥10.00" in html
+    assert "You already received as many red packets of this campaign as it allows." in english
+    assert "You earned a red packet" not in english
+
+
+def test_order_page_says_nothing_of_packets_not_issued_when_all_were(shopper_client, shopper, shop):
+    order = _order(shop, shopper, "200.00")
+    html = shopper_client.get(f"/orders/{order.pk}/").content.decode()
+    assert "Red packets this order did not get" not in html
 
 
 def test_order_page_says_rebates_are_being_computed_and_polls(shopper_client, shopper, shop):

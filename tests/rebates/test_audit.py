@@ -221,3 +221,45 @@ def test_audit_catches_a_referral_reversal_without_its_ledger_transaction(capsys
     out = audit_findings(capsys)
 
     assert f"referral reward {reward.pk} says 0.40 reversed, its reversals moved 0.00" in out
+
+
+# --- every redemption is at a merchant its campaign allows ---------------------------------------------------------
+
+
+def test_audit_flags_a_redemption_written_at_a_merchant_its_campaign_does_not_cover(db, capsys):
+    from tests.campaigns.test_rules_in_orders import buy
+    from tests.factories.accounts import MerchantFactory
+    from tests.factories.campaigns import two_way_campaign
+
+    campaign, shopper, other = two_way_campaign(), UserFactory(), MerchantFactory()
+    code = buy(campaign.merchant, shopper, ("fruit", "200.00")).earned_packets.get().code
+    order = buy(campaign.merchant, shopper, ("fruit", "50.00"), code=code)
+    call_command("audit", "--outbox-grace", "3600")
+    capsys.readouterr()
+    # Behind the application's back: the redemption now stands on another merchant's order.
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE packets_order SET merchant_id = %s WHERE id = %s", [other.pk, order.pk])
+
+    with pytest.raises(CommandError, match="1 problem"):
+        call_command("audit", "--outbox-grace", "3600")
+
+    assert (
+        f"redemption {order.redemption.pk} was spent at merchant {other.pk}, "
+        f"but its campaign {campaign.pk} is merchant {campaign.merchant_id}'s"
+    ) in capsys.readouterr().out
+
+
+def test_audit_accepts_a_platform_campaigns_redemption_at_any_merchant(db, capsys):
+    from packets.services import packet_grant
+    from tests.campaigns.test_rules_in_orders import buy
+    from tests.factories.accounts import MerchantFactory
+    from tests.factories.campaigns import platform_campaign
+
+    shopper = UserFactory()
+    for merchant in (MerchantFactory(), MerchantFactory()):
+        packet = packet_grant(rule=platform_campaign().earn_rules.get(), holder=shopper)
+        buy(merchant, shopper, ("fruit", "50.00"), code=packet.code)
+
+    call_command("audit", "--outbox-grace", "3600")
+
+    assert "audit clean" in capsys.readouterr().out
