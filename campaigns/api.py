@@ -910,7 +910,7 @@ class CampaignChangesApi(CampaignStaffOnly, ListAPIView):
     @extend_schema(
         operation_id="campaigns_changes_list",
         summary="The rule history: who changed what, when, from what to what",
-        responses={200: RuleChangeOutput(many=True), 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: RuleChangeOutput(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
         examples=[
             OpenApiExample(
                 "Holder rate raised",

@@ -55,7 +55,7 @@ class PayoutListCreateApi(ListAPIView):
     def get_queryset(self):
         return Payout.objects.filter(beneficiary=self.request.user).order_by("-created_at", "-pk")
 
-    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True), 401: ERROR})
+    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True), 400: ERROR, 401: ERROR})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
