@@ -13,7 +13,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
 from antifraud.admin import RiskPolicyInline  # platform operators only
+from common.admin import StrictFieldsMixin
 from common.errors import ApplicationError
+from common.forms import MoneyFormField
 from common.money import format_cny
 
 from . import services
@@ -34,7 +36,7 @@ from .selectors import (
 from .validation import category_rates_duplicate, multiplier_windows_overlap
 
 
-class MerchantScopedAdmin(admin.ModelAdmin):
+class MerchantScopedAdmin(StrictFieldsMixin, admin.ModelAdmin):
     """Merchant staff see and change only their merchant's rows; platform operators see all."""
 
     merchant_path = "merchant"
@@ -43,7 +45,7 @@ class MerchantScopedAdmin(admin.ModelAdmin):
         return scoped_to_merchant(super().get_queryset(request), request.user, self.merchant_path)
 
 
-class EarnRuleInline(admin.StackedInline):
+class EarnRuleInline(StrictFieldsMixin, admin.StackedInline):
     model = EarnRule
     extra = 0
     fields = (
@@ -54,7 +56,7 @@ class EarnRuleInline(admin.StackedInline):
     )
 
 
-class RebateRuleInline(admin.StackedInline):
+class RebateRuleInline(StrictFieldsMixin, admin.StackedInline):
     model = RebateRule
     can_delete = False
     fields = (
@@ -93,20 +95,20 @@ class CategoryRateFormSet(BaseInlineFormSet):
         _attach(rows, category_rates_duplicate([f.cleaned_data.get("category") for f in rows]))
 
 
-class CategoryRateInline(admin.TabularInline):
+class CategoryRateInline(StrictFieldsMixin, admin.TabularInline):
     model = CategoryRate
     formset = CategoryRateFormSet
     extra = 0
 
 
-class MultiplierWindowInline(admin.TabularInline):
+class MultiplierWindowInline(StrictFieldsMixin, admin.TabularInline):
     model = MultiplierWindow
     formset = MultiplierWindowFormSet
     extra = 0
 
 
 class FundForm(forms.Form):
-    amount = forms.DecimalField(label=_("Amount (CNY)"), max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    amount = MoneyFormField(label=_("Amount (CNY)"), max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
     from_marketing_credit = forms.BooleanField(
         label=_("Pay from the merchant's marketing credit (rebates it earned) instead of its deposit"), required=False
     )

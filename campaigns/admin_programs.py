@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.selectors import is_platform_operator, scoped_to_merchant
-from common.admin import ReadOnlyAdmin
+from common.admin import ReadOnlyAdmin, StrictFieldsMixin
 from common.errors import ApplicationError
 
 from .models import (
@@ -34,7 +34,7 @@ class _Scoped:
         return scoped_to_merchant(super().get_queryset(request), request.user, self.merchant_path)
 
 
-class ProgramSettingsAdmin(_Scoped, admin.ModelAdmin):
+class ProgramSettingsAdmin(_Scoped, StrictFieldsMixin, admin.ModelAdmin):
     """A program's settings; the campaign list offers only the user's merchant's campaigns."""
 
     list_select_related = ("campaign",)

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Merchant
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
-from common.api import ERROR, MoneyField
+from common.api import ERROR, DateTimeField, MoneyField
 from common.errors import ApplicationError
 
 from .history import campaign_changes_record, campaign_rules_snapshot
@@ -158,8 +158,8 @@ class MultiplierWindowInput(serializers.Serializer):
     id = serializers.IntegerField(
         required=False, help_text="Keep and change this existing window; leave out for a new one."
     )
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = DateTimeField()
+    ends_at = DateTimeField()
     factor = MoneyField(max_digits=4, decimal_places=2, default=Decimal("2.00"))
 
 
@@ -173,8 +173,8 @@ class CampaignInput(serializers.Serializer):
     )
     name = serializers.CharField(allow_blank=True)
     description = serializers.CharField(allow_blank=True, default="")
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
+    starts_at = DateTimeField()
+    ends_at = DateTimeField()
     participants = serializers.ChoiceField(
         choices=Campaign.Participants.choices, default=Campaign.Participants.MERCHANT_CONSUMER
     )
@@ -548,8 +548,8 @@ WRITE_DESCRIPTION = (
     "changed in place, listed without an id are created, not listed are removed (an earn rule that issued packets "
     "cannot be removed); category rates are matched by category. Validation is the admin's: each row's "
     "`full_clean()` plus the checks across rows (overlapping multiplier windows, a category rated twice). Errors "
-    "name the field by path, e.g. `earn_rules[0].packet_amount`. Money and rates are decimal strings; JSON numbers "
-    "with a fraction are refused. Every change is recorded in the rule history (`/changes/`)."
+    "name the field by path, e.g. `earn_rules[0].packet_amount`. Money and rates are plain decimal strings; JSON "
+    "numbers are refused. Every change is recorded in the rule history (`/changes/`)."
 )
 
 
@@ -721,7 +721,7 @@ class SimulationInput(serializers.Serializer):
     class SimulationLine(serializers.Serializer):
         category = serializers.CharField(max_length=50)
         quantity = serializers.IntegerField(min_value=1, max_value=100_000)
-        unit_price = MoneyField(min_value=0)
+        unit_price = MoneyField(positive=True)
 
     class SimulationShopper(serializers.Serializer):
         prior_orders = serializers.IntegerField(min_value=0, default=0)
@@ -732,7 +732,7 @@ class SimulationInput(serializers.Serializer):
     class SimulationCounters(serializers.Serializer):
         user_packets = serializers.IntegerField(min_value=0, default=0)
         campaign_packets = serializers.IntegerField(min_value=0, default=0)
-        spent_today = MoneyField(min_value=0, default=Decimal("0.00"))
+        spent_today = MoneyField(default=Decimal("0.00"))
 
     trigger = serializers.ChoiceField(choices=EarnRule.Trigger.choices, default=EarnRule.Trigger.PURCHASE)
     lines = SimulationLine(many=True, default=list, max_length=200)
@@ -741,7 +741,7 @@ class SimulationInput(serializers.Serializer):
         max_length=32, allow_blank=True, default="", help_text="The order's region; the shopper's when empty"
     )
     city = serializers.CharField(max_length=32, allow_blank=True, default="")
-    at = serializers.DateTimeField(required=False, help_text="When the order happens; now when left out")
+    at = DateTimeField(required=False, help_text="When the order happens; now when left out")
     draw = serializers.FloatField(
         min_value=0, max_value=0.999999, default=0.0, help_text="Where a weighted tier draw lands, in [0, 1)"
     )
@@ -797,7 +797,7 @@ class RebateLegOutput(serializers.Serializer):
 
 
 class SimulationOutput(serializers.Serializer):
-    at = serializers.DateTimeField()
+    at = DateTimeField()
     campaign_status = serializers.CharField()
     earn = EarnDecisionOutput(many=True, help_text="One decision per earn rule whose trigger matches")
     packet = PacketCheckOutput(
@@ -920,7 +920,7 @@ class CampaignChangesApi(CampaignStaffOnly, ListAPIView):
     @extend_schema(
         operation_id="campaigns_changes_list",
         summary="The rule history: who changed what, when, from what to what",
-        responses={200: RuleChangeOutput(many=True), 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={200: RuleChangeOutput(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
         examples=[
             OpenApiExample(
                 "Holder rate raised",

@@ -1,8 +1,6 @@
 """Program endpoints: a course platform's enrolments and progress reports (紅包反向系統), a shopper's trial feedback
 (新品試用). Thin: validate, check ownership, call one service in campaigns.programs."""
 
-from decimal import Decimal
-
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -11,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import merchant_of
-from common.api import ERROR, MoneyField
+from common.api import ERROR, DateTimeField, MoneyField
 from common.errors import ApplicationError
 from common.idempotency import idempotent
 
@@ -42,8 +40,8 @@ class EnrolmentOutput(serializers.Serializer):
     tuition = serializers.CharField(help_text='CNY as a decimal string, e.g. "3000.00"')
     rate = serializers.CharField(help_text="the teacher's rate in percent, fixed at enrolment")
     reward = serializers.CharField(help_text="what the teacher is paid when the milestone is met")
-    deadline = serializers.DateTimeField()
-    paid_at = serializers.DateTimeField(allow_null=True)
+    deadline = DateTimeField()
+    paid_at = DateTimeField(allow_null=True)
     event_id = serializers.CharField(required=False, help_text="in replies to a progress report")
 
 
@@ -52,9 +50,9 @@ class EnrolmentCreateInput(serializers.Serializer):
     teacher_id = serializers.IntegerField(min_value=1)
     student_id = serializers.IntegerField(min_value=1)
     external_id = serializers.CharField(max_length=100)
-    tuition = MoneyField(min_value=Decimal("0.01"))
+    tuition = MoneyField(positive=True)
     lessons_required = serializers.IntegerField(min_value=1, max_value=10_000)
-    deadline = serializers.DateTimeField()
+    deadline = DateTimeField()
 
 
 class EnrolmentAttestInput(serializers.Serializer):

@@ -1,10 +1,9 @@
-from decimal import InvalidOperation
-
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Merchant
+from common.forms import DateTimeFormField
 from common.money import MoneyError, parse_amount
 
 from .rules import CartLine, Event, Region, ShopperFacts
@@ -30,7 +29,7 @@ class SimulatorForm(forms.Form):
         ],
         initial="purchase",
     )
-    at = forms.DateTimeField(label=_("Time"), required=False, help_text=_("Empty = now."))
+    at = DateTimeFormField(label=_("Time"), required=False, help_text=_("Empty = now."))
     province = forms.CharField(label=_("Province"), required=False, max_length=32)
     city = forms.CharField(label=_("City"), required=False, max_length=32)
     prior_orders = forms.IntegerField(label=_("Shopper's previous orders"), min_value=0, initial=0)
@@ -53,9 +52,9 @@ class SimulatorForm(forms.Form):
                     raise ValueError
                 quantity = int(parts[1])
                 price = parse_amount(parts[2])
-                if quantity <= 0 or price < 0:
+                if quantity <= 0 or price <= 0:
                     raise ValueError
-            except (ValueError, MoneyError, InvalidOperation) as exc:
+            except (ValueError, MoneyError) as exc:
                 raise forms.ValidationError(
                     _("Line %(n)d: write category, quantity (a whole number above 0), price (e.g. 12.50).")
                     % {"n": number}

@@ -7,6 +7,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from common.money import parse_amount
+
 MONEY = {"max_digits": 14, "decimal_places": 2}
 RATE = {"max_digits": 5, "decimal_places": 2}
 
@@ -183,10 +185,10 @@ class EarnRule(models.Model):
         for part in self.tiers.split(","):
             amount, sep, weight = part.strip().partition(":")
             try:
-                value, share = Decimal(amount), int(weight)
-            except (ArithmeticError, ValueError):
+                value, share = parse_amount(amount.strip()), int(weight)
+            except ValueError:  # MoneyError included
                 value, share = None, None
-            if not sep or value is None or value <= 0 or value != value.quantize(Decimal("0.01")) or share <= 0:
+            if not sep or value is None or value <= 0 or share <= 0:
                 raise ValueError(_("Write tiers as amount:weight pairs, e.g. 5.00:70, 10.00:30."))
             tiers.append(Tier(value, share))
         return tuple(tiers)

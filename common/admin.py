@@ -1,6 +1,20 @@
 from django.contrib import admin
+from django.db import models
 
 from accounts.selectors import scoped_to_merchant
+
+from .forms import MoneyFormField, SplitDateTimeFormField
+
+# Amounts and moments typed into the admin follow the API's rules. Every ModelAdmin and inline that edits one takes
+# StrictFieldsMixin; tests/common/test_admin_fields.py finds any that does not.
+STRICT_FORMFIELDS = {
+    models.DecimalField: {"form_class": MoneyFormField},
+    models.DateTimeField: {"form_class": SplitDateTimeFormField},
+}
+
+
+class StrictFieldsMixin:
+    formfield_overrides = STRICT_FORMFIELDS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -5,7 +5,8 @@ Rule: round half up (四舍五入) to the unit's precision — the rule shoppers
 Splits allocate in integer minor units so the parts always sum to the whole.
 """
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+import re
+from decimal import ROUND_HALF_UP, Decimal
 
 CNY = "CNY"
 POINTS = "POINTS"
@@ -30,19 +31,32 @@ def percent_of(base: Decimal, rate_percent: Decimal, currency: str = CNY) -> Dec
     return quantize(base * rate_percent / Decimal(100), currency)
 
 
-def parse_amount(value, *, currency: str = CNY) -> Decimal:
-    """Strict parse of an external amount: a string or int with at most the currency's places. No floats."""
-    if isinstance(value, float | bool):
+# The one grammar of an amount that comes from outside (API, forms, tiers typed in the console): a plain decimal
+# string — no sign, exponent, spaces, superfluous leading zero or third decimal. Twelve whole digits at most: a
+# DecimalField(max_digits=14, decimal_places=2). Written so Python and the OpenAPI schema (ECMA regex) read it alike.
+MAX_WHOLE_DIGITS = 12
+
+
+def amount_pattern(*, max_whole_digits: int = MAX_WHOLE_DIGITS, positive: bool = False) -> str:
+    """The grammar as an anchored regex; `positive` leaves out every spelling of zero (no lookahead needed)."""
+    whole = rf"[1-9][0-9]{{0,{max_whole_digits - 1}}}"
+    if positive:
+        return rf"^(?:{whole}(?:\.[0-9]{{1,2}})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+    return rf"^(?:0|{whole})(?:\.[0-9]{{1,2}})?$"
+
+
+_AMOUNT = re.compile(amount_pattern())
+
+
+def parse_amount(value) -> Decimal:
+    """Strict parse of an external CNY amount: only a string in the grammar above; never a float, int or bool (a JSON
+    number cannot be trusted to hold fen exactly). Raises MoneyError for anything else."""
+    if not isinstance(value, str):
         raise MoneyError("amount must be a decimal string")
-    try:
-        amount = Decimal(str(value).strip())
-    except (InvalidOperation, ValueError) as exc:
-        raise MoneyError("not a number") from exc
-    if not amount.is_finite():
-        raise MoneyError("not a finite number")
-    if amount != amount.quantize(_QUANTUM[currency]):
-        raise MoneyError("too many decimal places")
-    return amount.quantize(_QUANTUM[currency])
+    # fullmatch, not match: `$` alone would let a trailing newline through.
+    if not _AMOUNT.fullmatch(value):
+        raise MoneyError("amount must be a plain decimal string with at most two decimals")
+    return Decimal(value).quantize(_QUANTUM[CNY])
 
 
 def to_minor(amount: Decimal) -> int:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
+from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin, StrictFieldsMixin
 
 from .models import CheckIn, Order, OrderLine, Packet, Product, Redemption, Refund
 
@@ -50,7 +50,7 @@ class RedemptionAdmin(MerchantScopedReadOnlyAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(StrictFieldsMixin, admin.ModelAdmin):
     """The demo store's catalogue."""
 
     list_display = ("name", "merchant", "sku", "category", "price", "active")

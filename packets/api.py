@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import (
@@ -18,7 +16,7 @@ from accounts.selectors import merchant_of
 from antifraud.context import api_order_keys
 from antifraud.devices import API_DEVICE_ID, api_fingerprint
 from antifraud.trail import SESSION_ID
-from common.api import ERROR, MoneyField
+from common.api import ERROR, DateTimeField, MoneyField
 from common.errors import ApplicationError, NotFound
 from common.idempotency import idempotent
 
@@ -117,11 +115,11 @@ class OrderCreateApi(APIView):
             name = serializers.CharField(max_length=200)
             category = serializers.CharField(max_length=50)
             quantity = serializers.IntegerField(min_value=1, max_value=100_000)
-            unit_price = MoneyField(min_value=0)
+            unit_price = MoneyField(positive=True)
 
         order_no = serializers.CharField(max_length=64)
         shopper_id = serializers.IntegerField(min_value=1)
-        gross_amount = MoneyField(min_value=0)
+        gross_amount = MoneyField()
         packet_code = serializers.CharField(max_length=40, required=False, allow_blank=True)
         lines = LineInput(many=True, allow_empty=False, max_length=200)
         ip = serializers.IPAddressField(
@@ -241,7 +239,7 @@ class PacketListApi(ListAPIView):
 
 class OrderRefundApi(APIView):
     class RefundInputSerializer(serializers.Serializer):
-        amount = MoneyField(min_value=Decimal("0.01"))
+        amount = MoneyField(positive=True)
         reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
     class RefundOutputSerializer(serializers.Serializer):
@@ -249,7 +247,7 @@ class OrderRefundApi(APIView):
         order_id = serializers.IntegerField()
         amount = serializers.DecimalField(max_digits=14, decimal_places=2)
         reason = serializers.CharField()
-        created_at = serializers.DateTimeField()
+        created_at = DateTimeField()
 
     @extend_schema(
         operation_id="orders_refunds_create",

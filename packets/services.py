@@ -87,8 +87,8 @@ def _validate_lines(lines: list[LineInput], gross_amount: Decimal) -> None:
     for i, line in enumerate(lines):
         if line.quantity <= 0:
             raise InvalidOrder(_("Quantities must be positive."), code="invalid_quantity", details={"line": i})
-        if line.unit_price < 0:
-            raise InvalidOrder(_("Prices cannot be negative."), code="invalid_price", details={"line": i})
+        if line.unit_price <= 0:
+            raise InvalidOrder(_("Prices must be positive."), code="invalid_price", details={"line": i})
     total = sum((line.unit_price * line.quantity for line in lines), ZERO)
     if total != gross_amount:
         raise InvalidOrder(

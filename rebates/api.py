@@ -5,6 +5,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api import ERROR
 from common.errors import ApplicationError
 
 from .models import Rebate
@@ -42,6 +43,7 @@ class RebateListApi(ListAPIView):
             OpenApiParameter("order", int, description="Only rebates caused by this order id"),
             OpenApiParameter("status", str, enum=[s.value for s in Rebate.Status]),
         ],
+        responses={200: RebateOutput(many=True), 400: ERROR},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

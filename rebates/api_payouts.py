@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
@@ -51,13 +49,13 @@ class PayoutListCreateApi(ListAPIView):
     serializer_class = PayoutOutput
 
     class PayoutInput(serializers.Serializer):
-        amount = MoneyField(min_value=Decimal("0.01"), help_text='CNY as a decimal string, e.g. "12.50"')
+        amount = MoneyField(positive=True, help_text='CNY as a decimal string, e.g. "12.50"')
         channel = serializers.ChoiceField(choices=Payout.Channel.choices)
 
     def get_queryset(self):
         return Payout.objects.filter(beneficiary=self.request.user).order_by("-created_at", "-pk")
 
-    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True), 401: ERROR})
+    @extend_schema(operation_id="payouts_list", responses={200: PayoutOutput(many=True), 400: ERROR, 401: ERROR})
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -112,7 +112,8 @@ class WebhookEndpointListCreateApi(MerchantAdminOnly, ListAPIView):
         return WebhookEndpoint.objects.filter(merchant=self.merchant).order_by("-pk")
 
     @extend_schema(
-        operation_id="webhook_endpoints_list", responses={200: EndpointOutput(many=True), 401: ERROR, 403: ERROR}
+        operation_id="webhook_endpoints_list",
+        responses={200: EndpointOutput(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)

@@ -6,7 +6,6 @@ service the API calls, at most once per token: the view runs it under `common.id
 the key, so a double tap, a second tab or the back button's resubmit finds the first payout instead of making another.
 """
 
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from django.utils.translation import gettext as _
 from accounts.models import User
 from accounts.selectors import merchant_of
 from common.errors import ApplicationError
-from common.money import CNY, ZERO, format_cny
+from common.money import CNY, ZERO, MoneyError, format_cny, parse_amount
 
 from . import payouts, wechat
 from .models import AccountKind, LedgerAccount
@@ -28,7 +27,6 @@ from .payout_models import Payout
 TOKENS_SESSION_KEY = "wallet_withdraw_tokens"  # one-time tokens of the withdraw forms this session was shown
 MAX_TOKENS = 20  # open wallet pages remembered per session; the oldest is forgotten first
 PAYOUTS_SHOWN = 20
-AMOUNT_RE = re.compile(r"\d{1,9}(\.\d{1,2})?")
 
 
 # --- one-time tokens -----------------------------------------------------------------------------------------------
@@ -134,15 +132,17 @@ class AmountError(ValueError):
 def amount_parse(raw: str, *, withdrawable: Decimal) -> Decimal:
     """The amount typed in yuan, or AmountError saying why it cannot be withdrawn.
 
-    Full-width digits, a leading ¥/￥, a trailing 元, spaces and thousands separators are accepted; anything else — a
-    sign, a third decimal, letters, an exponent — is refused, never rounded."""
+    Full-width digits, a leading ¥/￥, a trailing 元, spaces and thousands separators are what a phone keyboard types,
+    so they are taken off first; what remains must be the project's one amount grammar (common.money.parse_amount) —
+    a sign, a third decimal, letters, an exponent are refused, never rounded."""
     text = unicodedata.normalize("NFKC", raw or "").strip().replace(",", "").replace(" ", "")
     text = text.removeprefix("¥").removesuffix("元")
     if not text:
         raise AmountError(_("Enter the amount to withdraw."))
-    if not text.isascii() or not AMOUNT_RE.fullmatch(text):
-        raise AmountError(_("Enter an amount in yuan with at most two decimals, like 12.50."))
-    amount = Decimal(text)
+    try:
+        amount = parse_amount(text)
+    except MoneyError as exc:
+        raise AmountError(_("Enter an amount in yuan with at most two decimals, like 12.50.")) from exc
     if amount < settings.WECHATPAY_MIN_PAYOUT:
         raise AmountError(_("A withdrawal is at least %(min)s.") % {"min": format_cny(settings.WECHATPAY_MIN_PAYOUT)})
     if amount > withdrawable:

@@ -81,7 +81,12 @@ def test_manager_creates_a_campaign_with_rules_for_their_own_merchant(manager):
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("rebate_rule-0-issuer_rate", "-1", "A rate must be between 0 and 100 %."),
+        ("rebate_rule-0-issuer_rate", "101", "A rate must be between 0 and 100 %."),
+        ("rebate_rule-0-issuer_rate", "-1", "Enter a plain decimal number with at most two decimals, e.g. 12.50."),
+        ("earn_rules-0-packet_amount", "1e3", "Enter a plain decimal number with at most two decimals, e.g. 12.50."),
+        ("daily_budget_cap", "-0.00", "Enter a plain decimal number with at most two decimals, e.g. 12.50."),
+        ("starts_at_0", "0808-04-18", "Enter a date in the years 2000 to 2100."),
+        ("ends_at_0", "2101-01-01", "Enter a date in the years 2000 to 2100."),
         ("earn_rules-0-packet_amount", "0", "The packet amount must be positive."),
         ("ends_at_0", "2000-01-01", "The end must be after the start."),
     ],
@@ -179,6 +184,25 @@ def test_simulator_rejects_bad_lines_clearly(manager):
         {"lines": "fruit, -1, 5.001", "trigger": "purchase", "prior_orders": "0"},
     )
     assert "Line 1: write category, quantity" in reply.content.decode()
+
+
+@pytest.mark.parametrize("price", ["1e3", "-0.00", "0", "+1", "12.345"])
+def test_simulator_refuses_a_line_price_outside_the_grammar_or_not_positive(manager, price):
+    campaign = two_way_campaign(merchant=manager.merchant)
+    reply = manager.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/simulate/",
+        {"lines": f"fruit, 1, {price}", "trigger": "purchase", "prior_orders": "0"},
+    )
+    assert "Line 1: write category, quantity" in reply.content.decode()
+
+
+def test_simulator_refuses_a_time_outside_the_years_at_the_field(manager):
+    campaign = two_way_campaign(merchant=manager.merchant)
+    reply = manager.post(
+        f"/admin/campaigns/campaign/{campaign.pk}/simulate/",
+        {"lines": "fruit, 1, 50.00", "trigger": "purchase", "prior_orders": "0", "at": "1999-12-31 23:00"},
+    )
+    assert reply.context["form"].errors == {"at": ["Enter a date in the years 2000 to 2100."]}
 
 
 def test_overlapping_multiplier_windows_are_refused(manager):

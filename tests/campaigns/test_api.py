@@ -1,6 +1,6 @@
 """The campaign API: the admin's configuration, validation, history and simulator over HTTP. One behaviour per test."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -134,9 +134,16 @@ def details_of(reply) -> dict:
     return reply.json()["details"]
 
 
-def test_negative_rate_is_refused_with_the_admins_message(merchant_client):
-    reply = create(merchant_client, rebate_rule={"issuer_rate": "-1", "holder_rate": "5.00"})
+def test_a_rate_above_100_is_refused_with_the_admins_message(merchant_client):
+    reply = create(merchant_client, rebate_rule={"issuer_rate": "101", "holder_rate": "5.00"})
     assert details_of(reply) == {"rebate_rule.issuer_rate": ["A rate must be between 0 and 100 %."]}
+
+
+def test_a_signed_rate_is_outside_the_grammar(merchant_client):
+    reply = create(merchant_client, rebate_rule={"issuer_rate": "-1", "holder_rate": "5.00"})
+    assert details_of(reply) == {
+        "rebate_rule.issuer_rate": ['Write a plain decimal string with at most two decimals, e.g. "12.50".']
+    }
 
 
 def test_non_positive_packet_amount_is_refused_at_its_nested_path(merchant_client):
@@ -199,9 +206,34 @@ def test_money_as_a_json_float_is_refused(merchant_client):
     }
 
 
-def test_money_with_three_decimal_places_is_refused(merchant_client):
-    reply = create(merchant_client, daily_budget_cap="1.005")
-    assert details_of(reply) == {"daily_budget_cap": ["Ensure that there are no more than 2 decimal places."]}
+@pytest.mark.parametrize("amount", ["1.005", "1e3", "-0.00", " 12", "+1", "Infinity"])
+def test_money_outside_the_grammar_is_refused_and_writes_nothing(merchant_client, amount):
+    before = row_counts()
+    reply = create(merchant_client, daily_budget_cap=amount)
+    assert details_of(reply) == {
+        "daily_budget_cap": ['Write a plain decimal string with at most two decimals, e.g. "12.50".']
+    }
+    assert row_counts() == before
+
+
+@pytest.mark.parametrize("tiers", ["1e3:70, 5.00:30", "-0.00:1, 5.00:1", "5.001:1"])
+def test_tier_amounts_follow_the_money_grammar(merchant_client, tiers):
+    reply = create(
+        merchant_client, earn_rules=[{"packet_amount": "10.00", "threshold_amount": "200.00", "tiers": tiers}]
+    )
+    assert details_of(reply) == {"earn_rules[0].tiers": ["Write tiers as amount:weight pairs, e.g. 5.00:70, 10.00:30."]}
+
+
+def test_money_as_a_json_integer_is_refused(merchant_client):
+    reply = create(merchant_client, daily_budget_cap=1000)
+    assert details_of(reply) == {
+        "daily_budget_cap": ['Send amounts as decimal strings, e.g. "12.50", not JSON numbers.']
+    }
+
+
+def test_a_rate_with_more_whole_digits_than_it_holds_is_refused(merchant_client):
+    reply = create(merchant_client, rebate_rule={"issuer_rate": "1000", "holder_rate": "5.00"})
+    assert details_of(reply) == {"rebate_rule.issuer_rate": ["Ensure that there are no more than 5 digits in total."]}
 
 
 def test_every_error_of_the_request_is_reported_together(merchant_client):
@@ -210,7 +242,7 @@ def test_every_error_of_the_request_is_reported_together(merchant_client):
         merchant_client,
         ends_at=(now - timedelta(days=2)).isoformat(),
         rebate_rule={"issuer_rate": "101", "holder_rate": "5.00"},
-        earn_rules=[{"packet_amount": "10.00"}, {"packet_amount": "-1.00"}],
+        earn_rules=[{"packet_amount": "10.00"}, {"packet_amount": "0.00"}],
     )
     assert set(details_of(reply)) == {"ends_at", "rebate_rule.issuer_rate", "earn_rules[1].packet_amount"}
 
@@ -219,6 +251,48 @@ def test_a_refused_request_writes_nothing(merchant_client):
     before = row_counts()
     create(merchant_client, rebate_rule={"issuer_rate": "-1"})
     assert row_counts() == before
+
+
+# --- dates: RFC 3339, years 2000–2100 ------------------------------------------------------------------------
+
+RFC3339_MESSAGE = 'Write the date-time in RFC 3339 with its offset, e.g. "2026-03-01T09:30:00+08:00".'
+YEAR_MESSAGE = "Only years from 2000 to 2100 are accepted."
+
+
+@pytest.mark.parametrize(
+    ("starts_at", "message"),
+    [
+        ("0808-04-18T05:27:31+03:51", YEAR_MESSAGE),  # the acceptance run's: stored, and echoed as +08:05:43
+        ("2101-01-01T00:00:00Z", YEAR_MESSAGE),
+        ("2026-03-01T09:30:00+03:51:30", RFC3339_MESSAGE),
+        ("2026-03-01T09:30:00", RFC3339_MESSAGE),
+        ("2026-03-01", RFC3339_MESSAGE),
+        ("1772328600", RFC3339_MESSAGE),
+    ],
+)
+def test_a_date_outside_rfc3339_or_the_years_is_refused_and_writes_nothing(merchant_client, starts_at, message):
+    before = row_counts()
+    reply = create(merchant_client, starts_at=starts_at)
+    assert details_of(reply) == {"starts_at": [message]}
+    assert row_counts() == before
+
+
+def test_a_nested_date_outside_the_years_is_refused_at_its_path(merchant_client):
+    window = {"starts_at": "1999-12-31T00:00:00+08:00", "ends_at": "2026-03-09T00:00:00+08:00"}
+    reply = create(merchant_client, multiplier_windows=[window])
+    assert details_of(reply) == {"multiplier_windows[0].starts_at": [YEAR_MESSAGE]}
+
+
+def test_dates_are_replied_in_rfc3339_in_the_sites_time_zone(merchant_client):
+    body = create(merchant_client, starts_at="2026-03-01T01:30:00+03:51", ends_at="2026-04-01T00:00:00Z").json()
+    assert (body["starts_at"], body["ends_at"]) == ("2026-03-01T05:39:00+08:00", "2026-04-01T08:00:00+08:00")
+
+
+def test_a_date_stored_outside_the_years_is_still_replied_in_rfc3339(merchant_client):
+    """Written behind the API's back (or before this rule): local mean time +08:05:43 cannot be RFC 3339, UTC can."""
+    campaign_id = create(merchant_client).json()["id"]
+    Campaign.objects.filter(pk=campaign_id).update(starts_at=datetime(808, 4, 18, 1, 36, 31, tzinfo=UTC))
+    assert merchant_client.get(detail(campaign_id)).json()["starts_at"] == "0808-04-18T01:36:31Z"
 
 
 # --- who sees what -----------------------------------------------------------------------------------------------
