@@ -39,9 +39,9 @@ from campaigns.rules import (
 from campaigns.selectors import (
     campaign_budget_account,
     campaign_outstanding_account,
+    campaign_rebate_rows,
     campaign_reserve_account,
     campaign_spec,
-    campaign_with_rules,
     live_campaigns,
     live_campaigns_for_trigger,
     rebate_spec,
@@ -449,7 +449,7 @@ def _redeem(
         campaign_id=campaign.pk, user_id=order.shopper_id, context=context, path=REDEEM, now=now, policy=policy
     )
     verdict = redemption_assess(order=order, packet=packet, context=context, policy=policy, now=now)
-    snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
+    snapshot = rebate_spec(campaign_rebate_rows(campaign)).to_snapshot(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
     snapshot["hold_days"] = campaign.hold_days  # the holding period promised when the packet was spent

@@ -53,12 +53,16 @@ def float_claim(*, account: LedgerAccount, need: Decimal, spread: int) -> Ledger
     `spread` (a packet id) makes concurrent claims start at different floats."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT id FROM rebates_ledgeraccount WHERE {_OWNER} AND shard > 0 AND balance >= %(need)s
+            f"""SELECT id, balance FROM rebates_ledgeraccount WHERE {_OWNER} AND shard > 0 AND balance >= %(need)s
                 ORDER BY (shard + %(spread)s) %% 1024 LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED""",
             {**_owner(account), "need": need, "spread": spread},
         )
         row = cursor.fetchone()
-    return _float(row[0], account) if row else None
+    if row is None:
+        return None
+    claimed = _float(row[0], account)
+    claimed.locked_balance = row[1]  # read under the lock just taken: `ledger_post` need not lock it again
+    return claimed
 
 
 def floats_collect(account: LedgerAccount) -> Decimal:

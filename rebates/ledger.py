@@ -35,7 +35,23 @@ def ledger_account(
     merchant_id: int | None = None,
     campaign_id: int | None = None,
 ) -> LedgerAccount:
-    """The account of one owner and kind, created on first use (race-safe through the unique constraint)."""
+    """The account of one owner and kind, created on first use (race-safe through the unique constraint).
+
+    A process keeps what it has seen (an account's identity never changes), but only once the row is committed:
+    an id cached from a transaction that then rolls back would name a row that never existed."""
+    owner = (kind, currency, user_id, merchant_id, campaign_id)
+    cached = _ACCOUNTS.get(owner)
+    if cached is not None:
+        return LedgerAccount(
+            pk=cached[0],
+            kind=kind,
+            currency=currency,
+            user_id=user_id,
+            merchant_id=merchant_id,
+            campaign_id=campaign_id,
+            posting_mode=cached[1],
+            allow_negative=cached[2],
+        )
     account, _ = LedgerAccount.objects.get_or_create(
         kind=kind,
         currency=currency,
@@ -49,7 +65,15 @@ def ledger_account(
         },
     )
     _MODES.setdefault(account.pk, (account.posting_mode, account.allow_negative))
+    if account.posting_mode != PostingMode.LIVE and (user_id or merchant_id or campaign_id):
+        # Cached: the hot accounts of campaigns and merchants. Not LIVE ones (callers read the stored balance their
+        # object carries) nor the few platform rows (one per kind; a test database recreates them under new ids).
+        facts = (account.pk, account.posting_mode, account.allow_negative)
+        transaction.on_commit(lambda: _ACCOUNTS.setdefault(owner, facts))
     return account
+
+
+_ACCOUNTS: dict[tuple, tuple] = {}
 
 
 # An account's posting mode and sign rule never change after its row exists, so a process may keep them. Filled only
@@ -153,14 +177,19 @@ def ledger_post(
     # Lock what must be locked, once, in primary-key order: LIVE rows (the trigger updates them anyway) and the debits
     # of BUFFERED accounts that may not go negative. A credit to a BUFFERED account and any PASS_THROUGH posting lock
     # nothing: that is what keeps a campaign's shared accounts out of each redemption's way.
+    # An account handed in with `locked_balance` (a float just claimed) is already locked by this transaction.
     modes = _modes([p.account.pk for p in lines])
+    held = {p.account.pk: p.account for p in lines if getattr(p.account, "locked_balance", None) is not None}
     to_lock = [
         p.account.pk
         for p in lines
-        if modes[p.account.pk][0] == PostingMode.LIVE
-        or (modes[p.account.pk][0] == PostingMode.BUFFERED and p.amount < 0 and not modes[p.account.pk][1])
+        if p.account.pk not in held
+        and (
+            modes[p.account.pk][0] == PostingMode.LIVE
+            or (modes[p.account.pk][0] == PostingMode.BUFFERED and p.amount < 0 and not modes[p.account.pk][1])
+        )
     ]
-    locked = ledger_accounts_lock(to_lock) if to_lock else {}
+    locked = {**held, **(ledger_accounts_lock(to_lock) if to_lock else {})}
     for p in lines:
         account = locked.get(p.account.pk)
         if account is not None and not account.allow_negative and account.balance + p.amount < 0:

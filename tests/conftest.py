@@ -33,6 +33,14 @@ def _own_rate_limit_counts(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_ledger_accounts_cached_from_another_test():
+    """A transactional test empties the tables: account ids a process cached for an earlier test name no rows."""
+    from rebates import ledger
+
+    ledger._ACCOUNTS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _english(settings):
     # Error messages are asserted in English; pages are tested in both languages where it matters.
     settings.LANGUAGE_CODE = "en"
