@@ -5,8 +5,10 @@ def merchant_of(user: User) -> Merchant | None:
     """The merchant a staff user acts for (a staff member belongs to one merchant)."""
     if not user.is_authenticated:
         return None
-    membership = user.memberships.select_related("merchant").order_by("pk").first()
-    return membership.merchant if membership else None
+    if not hasattr(user, "_merchant_of"):  # asked several times per request (permission, view): read once
+        membership = user.memberships.select_related("merchant").order_by("pk").first()
+        user._merchant_of = membership.merchant if membership else None
+    return user._merchant_of
 
 
 def is_platform_operator(user: User) -> bool:

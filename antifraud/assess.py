@@ -184,6 +184,58 @@ def rebate_verdicts(*, redemption, beneficiaries: list[tuple[int | None, int | N
     return verdicts
 
 
+def rebate_verdicts_many(items: list[tuple]) -> list[list[Assessment]]:
+    """`rebate_verdicts` for a batch of (redemption, beneficiaries) in a fixed number of queries (policies, the
+    redemptions' own assessments, bans, allow lists, open findings), whatever the batch's size. The same facts and
+    the same rule per leg as `rebate_verdicts`: the batch credit and the one-by-one credit cannot disagree."""
+    if not items:
+        return []
+    campaign_ids = {r.packet.campaign_id for r, _ in items}
+    policies = {p.campaign_id: p for p in RiskPolicy.objects.filter(campaign_id__in=campaign_ids)}
+    bases = {
+        a.redemption_id: a
+        for a in RiskAssessment.objects.filter(
+            redemption_id__in=[r.pk for r, _ in items], subject=RiskAssessment.Subject.REDEMPTION
+        ).order_by("-pk")
+    }
+    users = {u for _, beneficiaries in items for u, _ in beneficiaries if u}
+    merchants = {m for _, beneficiaries in items for u, m in beneficiaries if m and not u}
+    banned = set(User.objects.filter(pk__in=users, is_banned=True).values_list("pk", flat=True))
+    allowed = {
+        int(v)
+        for v in ListEntry.objects.filter(list="allow", kind="user", value__in=[str(u) for u in users]).values_list(
+            "value", flat=True
+        )
+    }
+    involved = Q(user_ids__overlap=list(users)) | Q(merchant_id__in=merchants, kind=Finding.Kind.COLLUSION)
+    for redemption, _assessment in items:
+        involved |= Q(evidence__order_ids__contains=[redemption.order_id])
+    findings = list(Finding.objects.filter(involved, status=Finding.Status.OPEN).order_by("pk"))
+    verdicts = []
+    for redemption, beneficiaries in items:
+        base = bases.get(redemption.pk)
+        inherited = tuple(Signal.from_json(s) for s in base.signals) if base else ()
+        policy = policies.get(redemption.packet.campaign_id) or RiskPolicy(campaign_id=redemption.packet.campaign_id)
+        per_leg = []
+        for user_id, merchant_id in beneficiaries:
+            named = [
+                f
+                for f in findings
+                if (user_id and user_id in (f.user_ids or []))
+                or (not user_id and merchant_id and f.merchant_id == merchant_id and f.kind == Finding.Kind.COLLUSION)
+                or redemption.order_id in ((f.evidence or {}).get("order_ids") or [])
+            ][:5]
+            facts = RiskFacts(
+                allow_listed=("user",) if user_id in allowed else (),
+                user_banned=user_id in banned,
+                open_findings=tuple(f"#{f.pk} {f.get_kind_display()}" for f in named),
+                inherited=inherited,
+            )
+            per_leg.append(assess(facts, policy_values(policy)))
+        verdicts.append(per_leg)
+    return verdicts
+
+
 def rebate_assessments_record(*, rebates, verdicts: list[Assessment], campaign_id: int) -> None:
     RiskAssessment.objects.bulk_create(
         [
@@ -199,6 +251,29 @@ def rebate_assessments_record(*, rebates, verdicts: list[Assessment], campaign_i
                 policy=policy_values(policy_for(campaign_id)).as_json(),
             )
             for rebate, verdict in zip(rebates, verdicts, strict=True)
+        ]
+    )
+
+
+def rebate_assessments_record_many(rows: list[tuple]) -> None:
+    """`rebate_assessments_record` for (rebate, verdict, campaign id) rows of many campaigns: one read of their
+    policies, one insert."""
+    campaign_ids = {campaign_id for _, _, campaign_id in rows}
+    policies = {p.campaign_id: p for p in RiskPolicy.objects.filter(campaign_id__in=campaign_ids)}
+    RiskAssessment.objects.bulk_create(
+        [
+            RiskAssessment(
+                subject=RiskAssessment.Subject.REBATE,
+                rebate=rebate,
+                redemption_id=rebate.redemption_id,
+                campaign_id=campaign_id,
+                user_id=rebate.beneficiary_user_id,
+                score=verdict.score,
+                decision=verdict.decision,
+                signals=verdict.signals_json(),
+                policy=policy_values(policies.get(campaign_id) or RiskPolicy(campaign_id=campaign_id)).as_json(),
+            )
+            for rebate, verdict, campaign_id in rows
         ]
     )
 

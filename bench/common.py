@@ -726,7 +726,8 @@ def wallet_totals(merchant_id: int, campaign_ids: list[int]) -> dict[str, Decima
     reserve = LedgerAccount.objects.filter(kind=AccountKind.REBATE_RESERVE, campaign_id__in=campaign_ids)
     zero = Decimal("0.00")
     return {
-        "merchant_credit": credit.aggregate(s=Sum("balance"))["s"] or zero,
-        "shopper_cash": cash.aggregate(s=Sum("balance"))["s"] or zero,
-        "reserve": reserve.aggregate(s=Sum("balance"))["s"] or zero,
+        "merchant_credit": credit.aggregate(s=Sum("stored_balance"))["s"] or zero,  # LIVE accounts
+        "shopper_cash": cash.aggregate(s=Sum("stored_balance"))["s"] or zero,
+        # The reserve is PASS_THROUGH: its exact balance adds the entries after its watermark.
+        "reserve": sum((a.balance for a in reserve), zero),
     }

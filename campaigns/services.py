@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Merchant
 from antifraud.scam import campaign_approval_check
 from common.errors import ApplicationError, Conflict
+from rebates.floats import floats_collect
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind
@@ -115,8 +116,9 @@ def _campaign_close(campaign: Campaign) -> None:
 
     packets_expire_for_campaign(campaign_id=campaign.pk)
     budget = campaign_budget_account(campaign)
-    budget.refresh_from_db()
-    if budget.balance > 0:
+    ledger_accounts_lock([budget.pk])
+    left = floats_collect(budget)  # the floats' money is the budget's too: it all goes back
+    if left > 0:
         funder = (
             ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=campaign.merchant_id)
             if campaign.merchant_id
@@ -125,7 +127,7 @@ def _campaign_close(campaign: Campaign) -> None:
         transfer(
             source=budget,
             destination=funder,
-            amount=budget.balance,
+            amount=left,
             kind="campaign_release",
             idempotency_key=f"campaign:{campaign.pk}:release",
             reference=f"campaign:{campaign.pk}",

@@ -35,19 +35,20 @@ def _claim(scope: str, key: str, fingerprint: str) -> tuple[IdempotencyRecord | 
     now = timezone.now()
     expiry = now - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DELETE FROM common_idempotencyrecord WHERE scope = %s AND key = %s AND created_at < %s",
-            [scope, key, expiry],
-        )
+        # One statement: a new key is inserted; an expired record of the key is taken over as if it were new.
         cursor.execute(
             """INSERT INTO common_idempotencyrecord (scope, key, fingerprint, state, created_at, locked_at)
-               VALUES (%s, %s, %s, 'in_progress', %s, %s)
-               ON CONFLICT (scope, key) DO NOTHING RETURNING id""",
-            [scope, key, fingerprint, now, now],
+               VALUES (%(scope)s, %(key)s, %(fingerprint)s, 'in_progress', %(now)s, %(now)s)
+               ON CONFLICT (scope, key) DO UPDATE
+                  SET fingerprint = EXCLUDED.fingerprint, state = 'in_progress', created_at = EXCLUDED.created_at,
+                      locked_at = EXCLUDED.locked_at, response_status = NULL, response_body = NULL
+                WHERE common_idempotencyrecord.created_at < %(expiry)s
+               RETURNING id""",
+            {"scope": scope, "key": key, "fingerprint": fingerprint, "now": now, "expiry": expiry},
         )
         row = cursor.fetchone()
     if row:
-        return IdempotencyRecord.objects.get(pk=row[0]), None
+        return IdempotencyRecord(pk=row[0], scope=scope, key=key, fingerprint=fingerprint), None
     existing = IdempotencyRecord.objects.get(scope=scope, key=key)
     if existing.fingerprint != fingerprint:
         raise Unprocessable(

@@ -50,7 +50,9 @@ def _shopper_summary(user, now) -> dict:
         AccountKind.SHOPPER_POINTS_PENDING: "points_pending",
     }
     balances = dict.fromkeys(kinds.values(), Decimal("0.00"))
-    for kind, balance in LedgerAccount.objects.filter(user=user, kind__in=list(kinds)).values_list("kind", "balance"):
+    for kind, balance in LedgerAccount.objects.filter(user=user, kind__in=list(kinds)).values_list(
+        "kind", "stored_balance"
+    ):
         balances[kinds[kind]] += balance
     expiring = (
         Packet.objects.filter(

@@ -184,8 +184,18 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 OUTBOX_SWEEP_SECONDS = float(os.environ.get("OUTBOX_SWEEP_SECONDS", 5))
 OUTBOX_REPUBLISH_AFTER_SECONDS = float(os.environ.get("OUTBOX_REPUBLISH_AFTER_SECONDS", 10))
+# Hot accounts (rebates/floats.py): how many floats a budget may have, how many redemptions' worth a refill moves,
+# and how often BUFFERED accounts are rolled up (their reads sum the entries since the last roll-up).
+LEDGER_FLOATS = int(os.environ.get("LEDGER_FLOATS", 16))
+LEDGER_FLOAT_REFILL_REDEMPTIONS = int(os.environ.get("LEDGER_FLOAT_REFILL_REDEMPTIONS", 20))
+LEDGER_ROLLUP_SECONDS = float(os.environ.get("LEDGER_ROLLUP_SECONDS", 2))
+# The rebate worker credits up to this many redemptions per transaction (rebates.services.rebates_credit_batch);
+# a process rings the batch task at most once per REBATE_DOORBELL_SECONDS (rebates/outbox.py).
+REBATE_BATCH_SIZE = int(os.environ.get("REBATE_BATCH_SIZE", 100))
+REBATE_DOORBELL_SECONDS = float(os.environ.get("REBATE_DOORBELL_SECONDS", 0.05))
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "rebates.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
+    "ledger-rollup": {"task": "rebates.tasks.ledger_rollup", "schedule": LEDGER_ROLLUP_SECONDS},
     "packets-expire": {"task": "packets.tasks.packets_expire_due", "schedule": 60.0},
     "campaigns-end": {"task": "campaigns.tasks.campaigns_end", "schedule": 60.0},
     "rebates-confirm": {"task": "rebates.tasks.confirm_due_rebates", "schedule": 60.0},

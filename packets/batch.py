@@ -40,6 +40,7 @@ from campaigns.rules import Tier
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account
 from common.errors import ApplicationError, Conflict
 from common.money import ZERO
+from rebates.floats import floats_collect
 from rebates.ledger import Posting, ledger_post
 from rebates.lock_objects import ledger_accounts_lock
 
@@ -319,6 +320,8 @@ def _reserve(*, batch: PacketBatch, campaign: Campaign, rule: EarnRule, plan: Pl
     if check_references:
         _referenced_rows_locked(campaign=campaign, rule=rule, batch=batch)
     available = locked[budget.pk].balance
+    if available < plan.total:
+        available = floats_collect(budget)  # money parked in the budget's floats counts too
     if available < plan.total:
         raise BudgetExhausted(
             _("The campaign budget (%(available)s) cannot cover this batch (%(total)s).")

@@ -40,9 +40,9 @@ from campaigns.rules import (
 from campaigns.selectors import (
     campaign_budget_account,
     campaign_outstanding_account,
+    campaign_rebate_rows,
     campaign_reserve_account,
     campaign_spec,
-    campaign_with_rules,
     live_campaigns,
     live_campaigns_for_trigger,
     rebate_spec,
@@ -50,6 +50,7 @@ from campaigns.selectors import (
 from campaigns.services import campaign_count_issuance, campaign_pause_budget_exhausted
 from common.money import CNY, POINTS, ZERO
 from rebates.errors import InsufficientFunds
+from rebates.floats import float_for_debit, floats_collect
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent
@@ -214,23 +215,31 @@ def order_create(
     )
     earned = _earned(live_campaigns(merchant_id=merchant.pk, at=now), event)
 
-    # Lock every account this order will touch, once, in primary-key order: no deadlock between orders that
-    # redeem in one campaign and earn in another. Hot rows are locked last, for the shortest time.
+    # Lock, once and in primary-key order, the budgets this order may debit under a check: no deadlock between orders
+    # that redeem in one campaign and earn in another. A redemption that only spends its packet locks none of its
+    # campaign's accounts: outstanding and reserve are pass-through, the deposit takes credits without a lock, and
+    # the rebates come out of a budget float claimed without waiting (`_redeem`, rebates/floats.py).
     campaigns = {campaign.pk: campaign for campaign, _, _ in earned}
-    if packet:
-        campaigns[packet.campaign_id] = packet.campaign
     accounts = {}
     for campaign in campaigns.values():
         accounts[("budget", campaign.pk)] = campaign_budget_account(campaign)
         accounts[("outstanding", campaign.pk)] = campaign_outstanding_account(campaign)
+    to_lock = [accounts[("budget", pk)].pk for pk in campaigns]
     if packet:
-        accounts[("reserve", packet.campaign_id)] = campaign_reserve_account(packet.campaign)
+        campaign = packet.campaign
+        rule = campaign.rebate_rule
+        pool_funded = RebateRule.Funding.PLATFORM_POOL in (rule.issuer_funding, rule.holder_funding)
+        accounts[("budget", campaign.pk)] = campaign_budget_account(campaign)
+        accounts[("outstanding", campaign.pk)] = campaign_outstanding_account(campaign)
+        accounts[("reserve", campaign.pk)] = campaign_reserve_account(campaign)
         accounts["deposit"] = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=merchant.pk)
-        rule = packet.campaign.rebate_rule
-        if RebateRule.Funding.PLATFORM_POOL in (rule.issuer_funding, rule.holder_funding):
-            # The platform pool is one row for the whole platform: lock it only for redemptions it funds.
+        if pool_funded:
+            # The platform pool is one row for the whole platform, debited under its lock: taken with the budget, in
+            # the same sorted statement, only by redemptions it funds (a named limit: docs/ARCHITECTURE.md).
             accounts["pool"] = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
-    locked = ledger_accounts_lock(a.pk for a in accounts.values())
+        if earned or pool_funded:
+            to_lock += [accounts[("budget", campaign.pk)].pk, *([accounts["pool"].pk] if pool_funded else [])]
+    locked = ledger_accounts_lock(to_lock) if to_lock else {}
     available = {pk: account.balance for pk, account in locked.items()}
 
     if packet:
@@ -362,7 +371,7 @@ def _issue_counted(
     """Issue one packet if the budget and every limit allow it (the campaign's, and the anti-fraud limits per IP,
     device and account); otherwise issue nothing — and, for an order, note on it what was not issued and why."""
     budget = accounts[("budget", campaign.pk)]
-    if available[budget.pk] < amount:
+    if not _budget_covers(budget, amount, available):
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
         return _not_issued(order=source_order, rule=rule, amount=amount, code=BudgetExhausted.code)
     with transaction.atomic():  # a savepoint: counters taken before a refusing limit are rolled back with it
@@ -460,7 +469,7 @@ def _redeem(
         campaign_id=campaign.pk, user_id=order.shopper_id, context=context, path=REDEEM, now=now, policy=policy
     )
     verdict = redemption_assess(order=order, packet=packet, context=context, policy=policy, now=now)
-    snapshot = rebate_spec(campaign_with_rules(campaign.pk)).to_snapshot(
+    snapshot = rebate_spec(campaign_rebate_rows(campaign)).to_snapshot(
         issuer_merchant_id=packet.issuer_merchant_id, issuer_user_id=packet.issuer_user_id
     )
     snapshot["hold_days"] = campaign.hold_days  # the holding period promised when the packet was spent
@@ -475,6 +484,13 @@ def _redeem(
     ]
     if packet.amount > discount:  # the packet was worth more than it covered: the rest returns to its funder
         postings.append(Posting(_funder(packet, budget), packet.amount - discount))
+    from_budget = sum((leg.amount for leg in legs if leg.funding == "campaign_budget"), ZERO)
+    if from_budget and budget.pk not in available:
+        # Not locked above: the budget's share comes out of a float this redemption alone holds.
+        try:
+            budget = float_for_debit(account=budget, need=from_budget, spread=packet.pk)
+        except InsufficientFunds as exc:
+            raise BudgetExhausted("The campaign's budget cannot cover this packet's rebates right now.") from exc
     for leg in legs:
         source = budget if leg.funding == "campaign_budget" else pool
         postings += [Posting(source, -leg.amount), Posting(reserve, leg.amount)]
@@ -482,6 +498,10 @@ def _redeem(
     for p in postings:
         net[p.account.pk] = net.get(p.account.pk, ZERO) + p.amount
     for account_pk, change in net.items():
+        if account_pk not in available:
+            continue  # a float (checked under its lock by the ledger) or an account that takes no check
+        if account_pk == budget.pk:
+            _budget_covers(budget, -change, available)
         if change < 0 and available[account_pk] + change < 0:
             raise BudgetExhausted(_("The campaign's budget cannot cover this packet's rebates right now."))
         available[account_pk] += change
@@ -509,6 +529,14 @@ def _redeem(
     event = OutboxEvent.objects.create(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
     outbox_publish_on_commit(event)
     return redemption
+
+
+def _budget_covers(budget: LedgerAccount, amount: Decimal, available: dict) -> bool:
+    """Whether the locked budget covers `amount`, counting its floats: when its own money is short they are brought
+    back first, so a refusal (and the auto-pause after it) is never caused by money parked in a float."""
+    if available[budget.pk] < amount:
+        available[budget.pk] = floats_collect(budget)
+    return available[budget.pk] >= amount
 
 
 def _funder(packet: Packet, budget=None):
@@ -568,7 +596,7 @@ def packet_grant(*, rule: EarnRule, holder: User, now: datetime | None = None) -
     available = {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts.values()).items()}
     tiers = rule.parsed_tiers()
     amount = draw_tier(tiers, _draw()).amount if tiers else rule.packet_amount
-    if available[accounts[("budget", campaign.pk)].pk] < amount:
+    if not _budget_covers(accounts[("budget", campaign.pk)], amount, available):
         raise BudgetExhausted(str(campaign_errors.BUDGET_EXHAUSTED))
     with transaction.atomic():
         refused = campaign_count_issuance(
@@ -672,7 +700,8 @@ def _reissue_refunded_packet(order: Order, *, now: datetime) -> Packet | None:
     deposit = ledger_account(kind=AccountKind.MERCHANT_DEPOSIT, merchant_id=order.merchant_id)
     outstanding = campaign_outstanding_account(campaign)
     funder = _funder(packet)
-    balances = {pk: a.balance for pk, a in ledger_accounts_lock([deposit.pk, outstanding.pk, funder.pk]).items()}
+    # The outstanding packets are pass-through (credited here): only the two debits are checked under a lock.
+    balances = {pk: a.balance for pk, a in ledger_accounts_lock([deposit.pk, funder.pk]).items()}
     unused = packet.amount - order.discount
     if balances[deposit.pk] < order.discount or (unused and balances[funder.pk] < unused):
         return None  # the money to restore it is no longer there: the packet stays spent

@@ -432,7 +432,7 @@ def points_balance(user: User) -> int:
     """The shopper's spendable points (pending points are not spendable yet)."""
     balance = (
         LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_POINTS, currency=POINTS, user=user)
-        .values_list("balance", flat=True)
+        .values_list("stored_balance", flat=True)
         .first()
     )
     return int(balance or 0)

@@ -38,33 +38,68 @@ NEGATIVE_ALLOWED = {AccountKind.PLATFORM_EXTERNAL, AccountKind.SHOPPER_DEBT, Acc
 DEBT_KINDS = (AccountKind.SHOPPER_DEBT, AccountKind.MERCHANT_DEBT)
 
 
+class PostingMode(models.TextChoices):
+    """How an account's stored balance follows its entries (docs/ARCHITECTURE.md, "Hot accounts").
+
+    LIVE: the entry trigger moves the stored balance at once (the row is updated, so locked, until COMMIT).
+    BUFFERED: the trigger leaves the row alone; the balance is the rolled-up `stored_balance` plus the entries after
+    the account's `watermark`. Credits touch no shared row; a debit locks the row and checks that live balance.
+    PASS_THROUGH: buffered, and its debits are not checked either: each one takes back what an earlier credit of the
+    same packet or redemption put in (a packet's value leaves "outstanding" once, under the packet's row lock).
+    """
+
+    LIVE = "live", _("live balance")
+    BUFFERED = "buffered", _("buffered credits, checked debits")
+    PASS_THROUGH = "pass_through", _("pass-through")
+
+
+# The accounts every redemption of a campaign touches: none of them is a row that redemptions take turns on.
+POSTING_MODE_BY_KIND = {
+    AccountKind.CAMPAIGN_BUDGET: PostingMode.BUFFERED,
+    AccountKind.MERCHANT_DEPOSIT: PostingMode.BUFFERED,
+    AccountKind.PLATFORM_MARKETING_POOL: PostingMode.BUFFERED,
+    AccountKind.PACKETS_OUTSTANDING: PostingMode.PASS_THROUGH,
+    AccountKind.REBATE_RESERVE: PostingMode.PASS_THROUGH,
+}
+
+
 class LedgerAccount(models.Model):
     kind = models.CharField(max_length=32, choices=AccountKind.choices)
     currency = models.CharField(max_length=8, choices=[(CNY, CNY), (POINTS, POINTS)], default=CNY)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     merchant = models.ForeignKey("accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT)
     campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.PROTECT)
-    # Maintained by a database trigger on every entry insert; proven equal to the entries' sum by `audit`.
-    balance = models.DecimalField(default=Decimal("0.00"), editable=False, **MONEY)
+    # LIVE accounts: moved by a database trigger on every entry insert. Other modes: the roll-up of the entries
+    # before `watermark` (a transaction id: every transaction below it had finished when it was rolled up).
+    # `audit` proves both. Read `balance`, which is always the exact one.
+    stored_balance = models.DecimalField(default=Decimal("0.00"), editable=False, db_column="balance", **MONEY)
     allow_negative = models.BooleanField(default=False, editable=False)
+    posting_mode = models.CharField(
+        max_length=12, choices=PostingMode.choices, default=PostingMode.LIVE, editable=False
+    )
+    watermark = models.BigIntegerField(default=0, editable=False)
+    # 0: the account itself. 1..N: a float of a BUFFERED account (same owner and kind), a LIVE slice of its money
+    # that redemptions debit without queueing on the account's own row (rebates/floats.py).
+    shard = models.PositiveSmallIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["kind", "currency", "user", "merchant", "campaign"],
+                fields=["kind", "currency", "user", "merchant", "campaign", "shard"],
                 name="ledger_account_unique_owner_kind",
                 nulls_distinct=False,
             ),
             models.CheckConstraint(
-                condition=Q(allow_negative=True) | Q(balance__gte=0), name="ledger_account_non_negative"
+                condition=Q(allow_negative=True) | Q(stored_balance__gte=0), name="ledger_account_non_negative"
             ),
             models.CheckConstraint(
-                condition=~Q(currency=POINTS) | Q(balance=models.Func(models.F("balance"), function="trunc")),
+                condition=~Q(currency=POINTS)
+                | Q(stored_balance=models.Func(models.F("stored_balance"), function="trunc")),
                 name="ledger_account_points_whole",
             ),
             models.CheckConstraint(
-                condition=~Q(kind__in=["shopper_debt", "merchant_debt"]) | Q(balance__lte=0),
+                condition=~Q(kind__in=["shopper_debt", "merchant_debt"]) | Q(stored_balance__lte=0),
                 name="ledger_account_debt_not_positive",
             ),
         ]
@@ -72,6 +107,23 @@ class LedgerAccount(models.Model):
     def __str__(self):
         owner = self.user or self.merchant or self.campaign or "platform"
         return f"{self.get_kind_display()} [{owner}] {self.currency}"
+
+    def refresh_from_db(self, *args, **kwargs):
+        self.locked_balance = None  # what was read under a lock is history once the row is read again
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def balance(self) -> Decimal:
+        """The exact balance: the stored one for a LIVE account; else the roll-up plus the entries after it, plus
+        the account's floats (their money is still the account's: a campaign's budget is all of it). A row just
+        locked by `ledger_accounts_lock` answers with what it read under the lock (without floats)."""
+        if getattr(self, "locked_balance", None) is not None:
+            return self.locked_balance
+        if self.posting_mode == PostingMode.LIVE:
+            return self.stored_balance
+        from .selectors import account_balance  # the query lives with the reads
+
+        return account_balance(self)
 
 
 class LedgerTransaction(models.Model):

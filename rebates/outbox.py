@@ -5,6 +5,7 @@ the sweeper finds the row still not done and publishes it again. Consumers are i
 harmless."""
 
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,6 +17,8 @@ from .models import OutboxEvent
 log = logging.getLogger(__name__)
 
 TOPIC_REDEMPTION_REBATES = "redemption.rebates"
+# Not a row's topic: the doorbell of the batch credit, which drains every due redemption event (ref_id unused).
+TOPIC_REBATES_BATCH = "rebates.batch"
 
 # Fail fast when the broker is down: the sweeper is the retry, not the web request.
 _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
@@ -25,9 +28,13 @@ def _task_for(topic: str):
     from campaigns.programs import TOPIC_ORDER_PROGRAMS
     from campaigns.tasks_programs import order_program_effects
 
-    from .tasks import credit_redemption_rebates
+    from .tasks import credit_rebates_batch, credit_redemption_rebates
 
-    return {TOPIC_REDEMPTION_REBATES: credit_redemption_rebates, TOPIC_ORDER_PROGRAMS: order_program_effects}[topic]
+    return {
+        TOPIC_REDEMPTION_REBATES: credit_redemption_rebates,
+        TOPIC_REBATES_BATCH: credit_rebates_batch,
+        TOPIC_ORDER_PROGRAMS: order_program_effects,
+    }[topic]
 
 
 def outbox_publish(topic: str, ref_id: int) -> bool:
@@ -43,7 +50,26 @@ def outbox_publish(topic: str, ref_id: int) -> bool:
 
 def outbox_publish_on_commit(event: OutboxEvent) -> None:
     topic, ref_id = event.topic, event.ref_id
-    transaction.on_commit(lambda: outbox_publish(topic, ref_id))
+    if topic == TOPIC_REDEMPTION_REBATES:
+        transaction.on_commit(_rebates_doorbell)
+    else:
+        transaction.on_commit(lambda: outbox_publish(topic, ref_id))
+
+
+# Coalesced publishing: redemptions do not need a task each; the batch task drains whatever is due. A process rings
+# at most once per REBATE_DOORBELL_SECONDS; a commit whose ring was skipped is still picked up, because the task it
+# would have woken looks once more that long after it found nothing (`rebates.tasks.credit_rebates_batch`), and the
+# sweeper stands behind both.
+_last_ring = 0.0
+
+
+def _rebates_doorbell() -> None:
+    global _last_ring
+    now = time.monotonic()
+    if now - _last_ring < settings.REBATE_DOORBELL_SECONDS:
+        return
+    _last_ring = now
+    outbox_publish(TOPIC_REBATES_BATCH, 0)
 
 
 # One sweep at a time, across all workers: overlapping sweeps would publish the same backlog again and again.

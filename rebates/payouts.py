@@ -159,7 +159,7 @@ def payout_request(*, user: User, amount: Decimal, channel: str) -> Payout:
             memo=f"withdrawal {payout.out_bill_no} to WeChat",
         )
     except InsufficientFunds as exc:
-        wallet.refresh_from_db(fields=["balance"])
+        wallet.refresh_from_db(fields=["stored_balance"])
         raise InsufficientFunds(
             wallet.pk,
             f"Your cash wallet holds {format_cny(wallet.balance)}; it cannot cover {format_cny(amount)}.",

@@ -1,3 +1,6 @@
+from decimal import Decimal
+
+from django.db import connection
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
@@ -56,3 +59,23 @@ def _coupons_value(user: User):
         holder=user, channel="rebate", status=Packet.Status.ISSUED, expires_at__gt=timezone.now()
     ).aggregate(total=Sum("amount"))["total"]
     return total or ZERO
+
+
+def account_balance(account: LedgerAccount) -> Decimal:
+    """The exact balance of a BUFFERED or PASS_THROUGH account, in one statement (one snapshot): its rolled-up
+    balance, the entries after its watermark, and what its floats hold."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT a.balance
+                      + COALESCE((SELECT SUM(e.amount) FROM rebates_entry e
+                                   WHERE e.account_id = a.id AND e.xid >= a.watermark), 0)
+                      + COALESCE((SELECT SUM(f.balance) FROM rebates_ledgeraccount f
+                                   WHERE f.kind = a.kind AND f.currency = a.currency AND f.shard > 0
+                                     AND f.campaign_id IS NOT DISTINCT FROM a.campaign_id
+                                     AND f.merchant_id IS NOT DISTINCT FROM a.merchant_id
+                                     AND f.user_id IS NOT DISTINCT FROM a.user_id), 0)
+               FROM rebates_ledgeraccount a WHERE a.id = %s""",
+            [account.pk],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ZERO

@@ -7,26 +7,35 @@ transaction with its own idempotency key, taken under the rebate's row lock, so 
 A clawback larger than the available balance leaves a debt that is netted from the beneficiary's next rebates.
 """
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from antifraud.assess import rebate_assessments_record, rebate_verdicts
+from antifraud.assess import (
+    rebate_assessments_record,
+    rebate_assessments_record_many,
+    rebate_verdicts,
+    rebate_verdicts_many,
+)
 from antifraud.scoring import ALLOW, BLOCK
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
 from common.money import CNY, POINTS, ZERO, quantize
-from packets.models import Redemption
+from packets.models import Redemption, Refund
 
-from .ledger import Posting, ledger_account, ledger_post, platform_account
+from .ledger import Posting, ledger_account, ledger_accounts_many, ledger_post, ledger_post_many, platform_account
 from .lock_objects import ledger_accounts_lock
 from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
 from .webhooks import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
+
+log = logging.getLogger(__name__)
 
 
 def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
@@ -108,8 +117,13 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
     if OutboxEvent.objects.filter(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption_id, done_at__isnull=False).exists():
         # Already credited (a duplicate delivery): answer without queueing for any lock.
         return list(Rebate.objects.filter(redemption_id=redemption_id))
+    # The outbox row first, then the redemption's: the order the batch credit takes them in (no deadlock).
+    list(OutboxEvent.objects.select_for_update().filter(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption_id))
+    # The order's row too: a refund takes it first, so it either sees these rebates or they see its refund.
     redemption = (
-        Redemption.objects.select_for_update(of=("self",)).select_related("order", "packet").get(pk=redemption_id)
+        Redemption.objects.select_for_update(of=("self", "order"))
+        .select_related("order", "packet")
+        .get(pk=redemption_id)
     )
     existing = list(redemption.rebates.all())
     if existing:
@@ -136,9 +150,8 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         verdicts = rebate_verdicts(redemption=redemption, beneficiaries=[(u, m) for _, u, m, _ in planned])
         held = [verdict.decision != ALLOW for verdict in verdicts]
         reserve = campaign_reserve_account(Campaign(pk=packet.campaign_id))
-        involved = [reserve, *(a for *_, p in planned for a in (p.available, p.pending, p.debt))]
-        if any(leg.form == "coupon" for leg in legs):
-            involved.append(campaign_outstanding_account(Campaign(pk=packet.campaign_id)))
+        # The reserve and the outstanding packets are pass-through: not locked (rebates/models.py, PostingMode).
+        involved = [a for *_, p in planned for a in (p.available, p.pending, p.debt)]
         if any(leg.currency == POINTS for leg in legs):
             involved += [
                 platform_account(AccountKind.POINTS_BACKING),
@@ -282,10 +295,12 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
     elif rebate.currency == POINTS:
         backing = platform_account(AccountKind.POINTS_BACKING)
         external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
-        balances = _lock([funder, backing, external, pockets.available, pockets.pending, pockets.debt])
+        # The funder (a budget or the pool) is BUFFERED and only credited here: it needs no lock, and taking it
+        # after the order's row would cross a refund that reissues the packet (deposit, then budget).
+        balances = _lock([backing, external, pockets.available, pockets.pending, pockets.debt])
         postings = [Posting(funder, cost), Posting(backing, -cost), Posting(external, units)]
     else:
-        balances = _lock([funder, pockets.available, pockets.pending, pockets.debt])
+        balances = _lock([pockets.available, pockets.pending, pockets.debt])
         postings = [Posting(funder, units)]
     if rebate.form == "coupon":
         pass
@@ -318,10 +333,9 @@ def _coupon_reversal(rebate: Rebate, *, units: Decimal, target: Decimal, funder,
 
     if rebate.coupon_id is None:  # held for review before its coupon was issued: the value is still outstanding
         outstanding = campaign_outstanding_account(Campaign(pk=rebate.redemption.packet.campaign_id))
-        _lock([funder, outstanding])
         return [Posting(outstanding, -units), Posting(funder, units)]
     coupon = Packet.objects.select_for_update().get(pk=rebate.coupon_id)
-    _lock([funder, pockets.debt, campaign_outstanding_account(Campaign(pk=coupon.campaign_id))])
+    _lock([pockets.debt])
     if coupon.status == Packet.Status.ISSUED and rebate.reversed_amount == 0 and target == rebate.amount:
         Packet.objects.filter(pk=coupon.pk).update(status=Packet.Status.REVOKED)
         return [Posting(campaign_outstanding_account(Campaign(pk=coupon.campaign_id)), -units), Posting(funder, units)]
@@ -425,3 +439,145 @@ def rebate_reverse_remaining(*, rebate_id: int, key: str) -> Decimal:
     order = rebate.redemption.order
     refunded = sum((r.amount for r in order.refunds.all()), ZERO)
     return _reverse_share(rebate, order=order, refunded_before=refunded, refunded_now=order.gross_amount, key=key)
+
+
+# --- batch credit: a worker that keeps up (issue 13) ----------------------------------------------------------------
+
+_PLAIN_FORMS = {"cash", "marketing_credit"}
+
+
+def rebates_credit_batch(*, limit: int | None = None) -> int:
+    """Drain up to `limit` due redemption events in one transaction. The rows are claimed with SKIP LOCKED (workers
+    share the queue without waiting for each other); the plain ones — cash legs, no refund yet, every verdict allow —
+    are credited together in a fixed number of statements, whatever their number; the others, and all of them when
+    the batch fails, one at a time, each in its own savepoint, so one bad row cannot hold up the rest (it stays due,
+    for the sweeper's per-row retries). Exactly once as before: the claimed rows, the redemption row locks, the
+    unique (redemption, role) and the ledger keys. Returns how many events it claimed."""
+    limit = limit or settings.REBATE_BATCH_SIZE
+    with transaction.atomic():
+        claimed = list(
+            OutboxEvent.objects.filter(topic=TOPIC_REDEMPTION_REBATES, done_at__isnull=True)
+            .order_by("pk")
+            .select_for_update(skip_locked=True)
+            .values_list("ref_id", flat=True)[:limit]
+        )
+        if not claimed:
+            return 0
+        try:
+            with transaction.atomic():
+                one_by_one = _credit_plain(claimed)
+        except Exception:
+            log.warning("batch credit of %d redemptions failed; crediting one at a time", len(claimed), exc_info=True)
+            one_by_one = claimed
+        for redemption_id in one_by_one:
+            try:
+                with transaction.atomic():
+                    rebates_credit_for_redemption(redemption_id=redemption_id)
+            except Exception:
+                log.exception("crediting redemption %s failed; it stays due", redemption_id)
+    return len(claimed)
+
+
+def _credit_plain(redemption_ids: list[int]) -> list[int]:
+    """Credit the plain redemptions among these in one go; return the ids to credit one at a time."""
+    redemptions = list(
+        Redemption.objects.select_for_update(of=("self", "order"))  # as the one-by-one credit does
+        .select_related("order", "packet")
+        .filter(pk__in=redemption_ids)
+        .order_by("pk")
+    )
+    credited = set(Rebate.objects.filter(redemption_id__in=redemption_ids).values_list("redemption_id", flat=True))
+    refunded = set(
+        Refund.objects.filter(order_id__in=[r.order_id for r in redemptions]).values_list("order_id", flat=True)
+    )
+    rest, planned = [], []
+    for redemption in redemptions:
+        legs = redemption_legs(redemption)
+        if (
+            redemption.pk in credited
+            or redemption.order_id in refunded
+            or any(leg.form not in _PLAIN_FORMS or leg.currency != CNY for leg in legs)
+        ):
+            rest.append(redemption.pk)
+            continue
+        packet = redemption.packet
+        beneficiaries = []
+        for leg in legs:
+            user_id = packet.holder_id if leg.role == "holder" else packet.issuer_user_id
+            merchant_id = packet.issuer_merchant_id if leg.role == "issuer" and not packet.issuer_user_id else None
+            beneficiaries.append((user_id, merchant_id))
+        planned.append((redemption, legs, beneficiaries))
+    verdicts = rebate_verdicts_many([(r, b) for r, _, b in planned])
+    plain = []
+    for (redemption, legs, beneficiaries), per_leg in zip(planned, verdicts, strict=True):
+        if any(v.decision != ALLOW for v in per_leg):
+            rest.append(redemption.pk)  # held or blocked: the one-by-one path records and rejects as it must
+        else:
+            plain.append((redemption, legs, beneficiaries, per_leg))
+
+    # Every pocket of the batch, created where missing and locked, in two statements.
+    kinds = {"issuer_merchant": _POCKET_KINDS["merchant"], "user": _POCKET_KINDS["cash"]}
+    wanted = []
+    for _redemption, _legs, beneficiaries, _verdicts in plain:
+        for user_id, merchant_id in beneficiaries:
+            for kind in kinds["issuer_merchant"] if merchant_id else kinds["user"]:
+                wanted.append((kind, CNY, None if merchant_id else user_id, merchant_id, None))
+    accounts = ledger_accounts_many(wanted)
+    balances = {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts.values()).items()}
+
+    items, rows = [], []
+    now = timezone.now()
+    reserves = {}
+    for redemption, legs, beneficiaries, per_leg in plain:
+        campaign_id = redemption.packet.campaign_id
+        reserve = reserves.get(campaign_id) or campaign_reserve_account(Campaign(pk=campaign_id))
+        reserves[campaign_id] = reserve
+        hold_days = int(redemption.rule_snapshot.get("hold_days", 0))
+        hold_until = redemption.used_at + timedelta(days=hold_days) if hold_days else None
+        postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
+        for leg, (user_id, merchant_id), verdict in zip(legs, beneficiaries, per_leg, strict=True):
+            owner = (None if merchant_id else user_id, merchant_id, None)
+            kinds_of = kinds["issuer_merchant"] if merchant_id else kinds["user"]
+            pockets = Pockets(*(accounts[(kind, CNY, *owner)] for kind in kinds_of))
+            postings += (
+                [Posting(pockets.pending, leg.units)] if hold_until else _into_available(pockets, leg.units, balances)
+            )
+            rows.append(
+                (
+                    f"rebates:redemption:{redemption.pk}",
+                    Rebate(
+                        redemption=redemption,
+                        role=leg.role,
+                        beneficiary_user_id=None if merchant_id else user_id,
+                        beneficiary_merchant_id=merchant_id,
+                        amount=leg.units,
+                        currency=leg.currency,
+                        cost=leg.amount,
+                        funding=leg.funding,
+                        form=leg.form,
+                        status=Rebate.Status.PENDING if hold_until else Rebate.Status.CREDITED,
+                        hold_until=hold_until,
+                        held_for_review=False,
+                        confirmed_at=None if hold_until else now,
+                    ),
+                    verdict,
+                    campaign_id,
+                )
+            )
+        items.append((f"rebates:redemption:{redemption.pk}", f"redemption:{redemption.pk}", postings))
+    transactions = ledger_post_many(kind="rebate", items=items)
+    for key, rebate, _, _ in rows:
+        rebate.ledger_transaction_id = transactions[key]
+    rebates = Rebate.objects.bulk_create([rebate for _, rebate, _, _ in rows])
+    rebate_assessments_record_many([(r, v, c) for r, (_, _, v, c) in zip(rebates, rows, strict=True)])
+    OutboxEvent.objects.filter(
+        topic=TOPIC_REDEMPTION_REBATES, ref_id__in=[r.pk for r, *_ in plain], done_at__isnull=True
+    ).update(done_at=now)
+    webhooks_emit_rebates_credited([r.pk for r in rebates])
+    return rest
+
+
+_POCKET_KINDS = {
+    "merchant": (AccountKind.MERCHANT_MARKETING_CREDIT, AccountKind.MERCHANT_CREDIT_PENDING, AccountKind.MERCHANT_DEBT),
+    "cash": (AccountKind.SHOPPER_CASH, AccountKind.SHOPPER_CASH_PENDING, AccountKind.SHOPPER_DEBT),
+}

@@ -1,8 +1,11 @@
-from celery import shared_task
+import time
 
-from . import outbox
+from celery import shared_task
+from django.conf import settings
+
+from . import ledger, outbox
 from .payout_tasks import payout_send, payouts_sweep  # noqa: F401 — registers the payout tasks
-from .services import rebates_confirm_due, rebates_credit_for_redemption
+from .services import rebates_confirm_due, rebates_credit_batch, rebates_credit_for_redemption
 from .webhook_tasks import webhook_deliver, webhooks_sweep  # noqa: F401 — registers the webhook tasks
 
 
@@ -10,6 +13,23 @@ from .webhook_tasks import webhook_deliver, webhooks_sweep  # noqa: F401 — reg
 def credit_redemption_rebates(redemption_id: int) -> int:
     """Safe to run any number of times: credits once."""
     return len(rebates_credit_for_redemption(redemption_id=redemption_id))
+
+
+@shared_task(acks_late=True)
+def credit_rebates_batch(_ref_id: int = 0) -> int:
+    """Drain every due redemption event, a batch per transaction; when nothing is due, look once more after the
+    doorbell's interval (a commit whose ring was coalesced away is picked up then). Safe to run any number of times."""
+    total = looked_again = 0
+    while True:
+        claimed = rebates_credit_batch()
+        total += claimed
+        if claimed:
+            looked_again = 0
+            continue
+        if looked_again:
+            return total
+        looked_again = 1
+        time.sleep(settings.REBATE_DOORBELL_SECONDS)
 
 
 @shared_task
@@ -20,3 +40,8 @@ def outbox_sweep() -> int:
 @shared_task
 def confirm_due_rebates() -> int:
     return rebates_confirm_due()
+
+
+@shared_task
+def ledger_rollup() -> int:
+    return ledger.ledger_rollup()

@@ -60,7 +60,7 @@ def token_parse(raw) -> uuid.UUID | None:
 def cash_balance(user: User) -> Decimal:
     balance = (
         LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_CASH, currency=CNY, user=user)
-        .values_list("balance", flat=True)
+        .values_list("stored_balance", flat=True)
         .first()
     )
     return balance or ZERO

@@ -34,6 +34,14 @@ def _own_rate_limit_counts(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_ledger_accounts_cached_from_another_test():
+    """A transactional test empties the tables: account ids a process cached for an earlier test name no rows."""
+    from rebates import ledger
+
+    ledger._ACCOUNTS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _english(settings):
     # Error messages are asserted in English; pages are tested in both languages where it matters. A request in an
     # earlier test leaves its language active in this thread (LocaleMiddleware never deactivates it): start in English.

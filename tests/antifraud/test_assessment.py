@@ -287,7 +287,7 @@ def test_a_rebate_whose_beneficiary_was_banned_after_the_spend_is_blocked_and_re
     order = Order.objects.get(pk=response.json()["id"])
     shopper.is_banned = True
     shopper.save()
-    budget_before = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign).balance
+    budget_before = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign, shard=0).balance
 
     rebates_credit_for_redemption(redemption_id=order.redemption.pk)
 
@@ -296,7 +296,7 @@ def test_a_rebate_whose_beneficiary_was_banned_after_the_spend_is_blocked_and_re
     assert holder.status == "reversed" and holder.risk_assessment.decision == "block"
     assert issuer.status == "credited"
     assert balance(AccountKind.SHOPPER_CASH_PENDING, shopper) == balance(AccountKind.SHOPPER_CASH, shopper) == 0
-    budget = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign).balance
+    budget = LedgerAccount.objects.get(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign, shard=0).balance
     assert budget == budget_before + D("2.50")  # the blocked rebate's value went back to the campaign
     action = ReviewAction.objects.get(target=f"rebate:{holder.pk}")
     assert (action.action, action.actor) == ("reject", None)
