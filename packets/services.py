@@ -490,7 +490,7 @@ def _redeem(
         try:
             budget = float_for_debit(account=budget, need=from_budget, spread=packet.pk)
         except InsufficientFunds as exc:
-            raise BudgetExhausted("The campaign's budget cannot cover this packet's rebates right now.") from exc
+            raise BudgetExhausted(_("The campaign's budget cannot cover this packet's rebates right now.")) from exc
     for leg in legs:
         source = budget if leg.funding == "campaign_budget" else pool
         postings += [Posting(source, -leg.amount), Posting(reserve, leg.amount)]
