@@ -205,7 +205,9 @@ class MoneyLifecycle(RuleBasedStateMachine):
     # --- withdrawals and payout failures -------------------------------------------------------------------
 
     def _with_cash(self) -> list:
-        return list(LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_CASH, stored_balance__gte=D("0.10")).order_by("pk"))
+        return list(
+            LedgerAccount.objects.filter(kind=AccountKind.SHOPPER_CASH, stored_balance__gte=D("0.10")).order_by("pk")
+        )
 
     @precondition(_with_cash)
     @rule(data=st.data(), share=st.integers(1, 100), outcome=st.sampled_from(["SUCCESS", "FAIL", "reject"]))
