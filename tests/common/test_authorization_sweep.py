@@ -206,6 +206,7 @@ ROUTES: dict[str, Route] = {
     "api/v1/trail/events/": Route(API, ("POST",)),
     "api/schema/": Route(PUBLIC, why="the OpenAPI schema is documentation"),
     "api/docs/": Route(PUBLIC, why="Swagger UI is documentation"),
+    "api/redoc/": Route(PUBLIC, why="ReDoc is documentation"),
     # API: objects
     "api/v1/orders/<int:order_id>/": Route(API, owner=BOTH, args=order_id),
     "api/v1/orders/<int:order_id>/refunds/": Route(
