@@ -237,21 +237,8 @@ def rebate_verdicts_many(items: list[tuple]) -> list[list[Assessment]]:
 
 
 def rebate_assessments_record(*, rebates, verdicts: list[Assessment], campaign_id: int) -> None:
-    RiskAssessment.objects.bulk_create(
-        [
-            RiskAssessment(
-                subject=RiskAssessment.Subject.REBATE,
-                rebate=rebate,
-                redemption_id=rebate.redemption_id,
-                campaign_id=campaign_id,
-                user_id=rebate.beneficiary_user_id,
-                score=verdict.score,
-                decision=verdict.decision,
-                signals=verdict.signals_json(),
-                policy=policy_values(policy_for(campaign_id)).as_json(),
-            )
-            for rebate, verdict in zip(rebates, verdicts, strict=True)
-        ]
+    rebate_assessments_record_many(
+        [(rebate, verdict, campaign_id) for rebate, verdict in zip(rebates, verdicts, strict=True)]
     )
 
 
