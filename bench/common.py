@@ -731,3 +731,31 @@ def wallet_totals(merchant_id: int, campaign_ids: list[int]) -> dict[str, Decima
         # The reserve is PASS_THROUGH: its exact balance adds the entries after its watermark.
         "reserve": sum((a.balance for a in reserve), zero),
     }
+
+
+def rebate_lags_by_order() -> dict[str, float]:
+    """order_no → seconds from its redemption (used_at) to the later of its two rebate rows (both legs posted), for
+    every fully credited redemption: the bench picks the orders of one phase out of it."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT r.order_no, EXTRACT(EPOCH FROM MAX(rb.created_at) - r.used_at)
+               FROM packets_redemption r JOIN rebates_rebate rb ON rb.redemption_id = r.id
+               GROUP BY r.id HAVING COUNT(rb.id) = 2"""
+        )
+        return {no: float(lag) for no, lag in cursor.fetchall()}
+
+
+def rebates_credited_between(start: float, end: float) -> int:
+    """Redemptions whose second rebate row was written between two wall-clock times (time.time())."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT COUNT(*) FROM (SELECT MAX(created_at) AS at FROM rebates_rebate GROUP BY redemption_id
+                                     HAVING COUNT(*) = 2) done
+               WHERE at BETWEEN to_timestamp(%s) AND to_timestamp(%s)""",
+            [start, end],
+        )
+        return cursor.fetchone()[0]

@@ -70,6 +70,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=1,
         help="campaigns the packets are spread over (default 1: one promotion, the hottest case)",
     )
+    p.add_argument(
+        "--spread-campaigns",
+        type=int,
+        default=16,
+        help="campaigns of the second closed-loop phase (default 16; hot_campaign_ratio = one ÷ this; 0 skips it)",
+    )
+    p.add_argument(
+        "--half-load-seconds",
+        type=float,
+        default=15.0,
+        help="open-loop phase at half the measured peak rate (default 15; 0 skips it)",
+    )
+    p.add_argument("--floor-seconds", type=float, default=10.0, help="framework-floor phase (default 10; 0 skips it)")
     p.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     p.add_argument("--pgbench-seconds", type=float, default=15.0, help="pgbench duration (default 15)")
     p.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
@@ -300,6 +313,126 @@ def drive(
     return ok, elapsed, exhausted
 
 
+def drive_open_loop(
+    port: int, token: str, feed: bc.PacketFeed, *, rate: float, seconds: float, threads: int
+) -> bc.LoadResult:
+    """Open loop: orders arrive as a Poisson process at `rate`/s for `seconds`, whatever the server does; `threads`
+    senders take the arrivals in order. Latency counts from the scheduled arrival, so time spent queued behind a slow
+    reply is in it (no coordinated omission)."""
+    import queue
+    import random
+
+    rng = random.Random(13)
+    arrivals: queue.Queue = queue.Queue()
+    at = 0.0
+    while True:
+        at += rng.expovariate(rate)
+        if at >= seconds:
+            break
+        arrivals.put(at)
+    result = bc.LoadResult(window=seconds)
+    lock = threading.Lock()
+    stop = threading.Event()
+    t_start = time.monotonic()
+
+    def sender() -> None:
+        api = bc.Api(port, token)
+        try:
+            while not stop.is_set():
+                try:
+                    offset = arrivals.get_nowait()
+                except queue.Empty:
+                    return
+                item = feed.next()
+                if item is None:
+                    result.exhausted = True
+                    return
+                time.sleep(max(0.0, t_start + offset - time.monotonic()))
+                for order_no, status, _, body in bc.post_order_until_done(api, *item, retries=0, stop=stop):
+                    latency = time.monotonic() - (t_start + offset)
+                    with lock:
+                        result.statuses[status] += 1
+                        result.all_statuses[status] += 1
+                        if status == 201:
+                            result.acked[order_no] = time.time()
+                            result.latencies.append(latency)
+                            result.in_window_ok += 1
+                        elif len(result.errors) < 5:
+                            result.errors.append(f"{status}: {body[:300]!r}")
+        finally:
+            api.close()
+
+    workers = [threading.Thread(target=sender, daemon=True, name=f"open-{i}") for i in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=seconds + 120)
+    stop.set()
+    return result
+
+
+def drive_floor(port: int, token: str, shopper_id: int, *, clients: int, seconds: float) -> tuple[float, list[float]]:
+    """The framework floor (bench/floor.py) under the same closed loop: `clients` threads POST an order-like body for
+    `seconds`. Returns (201 replies per second, their latencies)."""
+    from bench.floor import FLOOR_PATH
+
+    lock = threading.Lock()
+    latencies: list[float] = []
+    failures: Counter = Counter()
+    t_end = time.monotonic() + seconds
+
+    def client() -> None:
+        api = bc.Api(port, token)
+        try:
+            while time.monotonic() < t_end:
+                order_no = f"F-{uuid.uuid4().hex[:16]}"
+                t0 = time.perf_counter()
+                status, _ = api.post("/" + FLOOR_PATH, bc.order_body(shopper_id, "FLOOR", order_no), order_no)
+                done = time.monotonic()
+                with lock:
+                    if status == 201 and done <= t_end:
+                        latencies.append(time.perf_counter() - t0)
+                    elif status != 201:
+                        failures[status] += 1
+        finally:
+            api.close()
+
+    threads = [threading.Thread(target=client, daemon=True, name=f"floor-{i}") for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=seconds + 60)
+    if failures:
+        bc.say(f"framework floor: non-201 replies {dict(failures)}")
+    return len(latencies) / seconds, latencies
+
+
+def count_round_trips(token: str, packets: list[tuple[int, str]]) -> list[str]:
+    """Two redemptions through the API in this process (Django's test client on the bench's URLconf, the same views);
+    the second one's statements as PostgreSQL receives them, BEGIN / COMMIT / savepoints included — the way
+    tests/packets/test_round_trips.py counts (the first one fills the per-process caches, as a warm worker has)."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_AUTHORIZATION=f"Token {token}")
+    statements: list[str] = []
+    for i, (shopper_id, code) in enumerate(packets[:2]):
+        order_no = f"RT-{uuid.uuid4().hex[:16]}"
+        with CaptureQueriesContext(connection) as queries:
+            reply = client.post(
+                "/api/v1/orders/",
+                bc.order_body(shopper_id, code, order_no),
+                content_type="application/json",
+                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            )
+        if reply.status_code != 201:
+            raise RuntimeError(f"round-trip probe: {reply.status_code} {reply.content[:300]!r}")
+        if i == 1:
+            statements = [q["sql"] for q in queries.captured_queries]
+    return statements
+
+
 # --------------------------------------------------------------------------------------------------- main
 
 
@@ -346,10 +479,11 @@ def main(argv=None) -> int:
     ok = True
     with bc.Children(workdir) as children:
         try:
+            # The bench's settings = the project's + the framework floor's route (bench/settings.py).
             children.start(
                 "web",
                 bc.gunicorn_cmd(port, workers=args.workers, threads=args.threads, worker_class=args.worker_class),
-                env,
+                {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
             )
             children.start("worker", bc.worker_cmd(queue, concurrency=args.celery_concurrency), env)
             children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
@@ -385,10 +519,69 @@ def main(argv=None) -> int:
             waits.start()
             cpu.start()
             drive(port, seeded.token, feed, clients=args.clients, seconds=args.duration, result=load, measured=True)
+            peak_wall = (time.time() - load.window, time.time())
             cpu_usage = cpu.stop()
             waits.stop_event.set()
             waits.join(timeout=5)
             load_end = time.monotonic()
+            peak_rate = load.in_window_ok / load.window
+            # The worker may still be crediting the peak's redemptions: its CPU per redemption is its CPU in the
+            # window ÷ the redemptions it finished crediting in the window.
+            credited_in_peak = bc.rebates_credited_between(*peak_wall)
+            bc.say(f"peak: {peak_rate:.1f} redemptions/s; {credited_in_peak} credited by the worker in the window")
+            phases = {}
+
+            if args.half_load_seconds and peak_rate > 0:
+                bc.wait_outbox_drained(args.drain_timeout)
+                half_rate = peak_rate / 2
+                need = int(half_rate * args.half_load_seconds * 1.5) + 50
+                if feed.left < need:
+                    bc.issue_packets(seeded, need - feed.left)
+                    connections.close_all()
+                bc.say(f"open loop: Poisson arrivals at {half_rate:.1f}/s for {args.half_load_seconds:g} s ...")
+                phases["half_load"] = drive_open_loop(
+                    port, seeded.token, feed, rate=half_rate, seconds=args.half_load_seconds, threads=args.clients * 2
+                )
+
+            spread = None
+            if args.spread_campaigns and peak_rate > 0:
+                bc.wait_outbox_drained(args.drain_timeout)
+                n = int(peak_rate * 2 * args.duration) + 200
+                bc.say(f"seeding {n} packets in {args.spread_campaigns} campaigns ...")
+                spread = bc.seed(packets=n, shoppers=args.shoppers, tag=f"{run_id}s", campaigns=args.spread_campaigns)
+                connections.close_all()
+                spread_feed = bc.PacketFeed(spread.packets)
+                spread_load = bc.LoadResult()
+                bc.say(f"measuring {args.spread_campaigns} campaigns: {args.clients} clients, {args.duration:g} s ...")
+                drive(
+                    port,
+                    spread.token,
+                    spread_feed,
+                    clients=args.clients,
+                    seconds=args.duration,
+                    result=spread_load,
+                    measured=True,
+                )
+                phases["spread"] = spread_load
+
+            if args.floor_seconds:
+                from bench.floor import ensure_table
+
+                ensure_table()
+                connections.close_all()
+                bc.say(f"framework floor: {args.clients} clients for {args.floor_seconds:g} s ...")
+                floor_rate, floor_latencies = drive_floor(
+                    port, seeded.token, seeded.shopper_ids[0], clients=args.clients, seconds=args.floor_seconds
+                )
+                results["framework_floor"] = {"per_s": round(floor_rate, 1), "latency": bc.describe(floor_latencies)}
+                bc.say(f"framework floor: {floor_rate:.0f} req/s ({bc.describe(floor_latencies)})")
+
+            probe = [feed.next() for _ in range(2)]
+            if None in probe:
+                probe = bc.issue_packets(seeded, 2)
+            statements = count_round_trips(seeded.token, probe)
+            results["round_trip_statements"] = statements
+            connections.close_all()
 
             bc.say("waiting for every rebate ...")
             drained, _ = bc.wait_outbox_drained(args.drain_timeout)
@@ -404,10 +597,11 @@ def main(argv=None) -> int:
 
     # ----------------------------------------------------------------------------------------------- report
     rate = load.in_window_ok / load.window
-    lags = bc.rebate_lags(seeded.campaign_ids)
+    lag_of = bc.rebate_lags_by_order()
+    lags = [lag_of[no] for no in load.acked if no in lag_of]  # the peak phase's redemptions (and the warm-up's)
     ack_lags = bc.rebate_lags_from_ack(seeded.campaign_ids, load.acked)
-    redemptions = bc.redemptions_of(seeded.campaign_ids)
-    legs = bc.two_leg_violations(seeded.campaign_ids)
+    redemptions = bc.redemptions_of(seeded.campaign_ids + (spread.campaign_ids if spread else []))
+    legs = bc.two_leg_violations(seeded.campaign_ids + (spread.campaign_ids if spread else []))
     p50, p99 = bc.percentile(load.latencies, 50), bc.percentile(load.latencies, 99)
     lag50, lag99 = bc.percentile(lags, 50), bc.percentile(lags, 99)
     results.update(
@@ -485,6 +679,35 @@ def main(argv=None) -> int:
     checks.append(("rebate lag p99", f"{lag99:.3f} s", f"< {TARGET_LAG_P99:.0f} s", lag99 < TARGET_LAG_P99))
     # The issue-13 figures under flat names (docs/BENCHMARKS.md): one campaign, closed loop, this run's clients.
     per_redemption = results.get("cpu_ms_per_redemption", {})
+    worker_s = cpu_usage.get("celery worker", 0) * load.window
+    worker_ms = round(worker_s / credited_in_peak * 1000, 1) if credited_in_peak else None
+    half = phases.get("half_load")
+    spread_load = phases.get("spread")
+    spread_rate = spread_load.in_window_ok / spread_load.window if spread_load else None
+    floor_rate = results.get("framework_floor", {}).get("per_s")
+    if half:
+        print(
+            f"  half load (open)   {half.in_window_ok} redemptions at {rate / 2:.1f}/s offered; latency from the "
+            f"scheduled arrival: {bc.describe(half.latencies)}; statuses {dict(half.statuses)}"
+        )
+    if spread_load:
+        print(
+            f"  {args.spread_campaigns} campaigns       {spread_rate:.1f} redemptions/s; "
+            f"{bc.describe(spread_load.latencies)}; statuses {dict(spread_load.statuses)}"
+        )
+    if floor_rate:
+        print(f"  framework floor    {floor_rate:.1f} req/s ({results['framework_floor']['latency']})")
+    print(f"  round trips        {len(statements)} per redemption (statements incl. BEGIN/COMMIT/savepoints)")
+    print(f"  worker CPU         {worker_ms} ms per redemption credited in the window ({credited_in_peak})")
+    half_p99 = round(bc.percentile(half.latencies, 99) * 1000, 1) if half and half.latencies else None
+    if half_p99 is not None:
+        checks.append(("p99 at half load (open loop)", f"{half_p99} ms", "< 100 ms", half_p99 < 100))
+    if floor_rate:
+        checks.append(("ratio to the framework floor", f"{rate / floor_rate:.3f}", "≥ 0.5", rate / floor_rate >= 0.5))
+    if spread_rate:
+        checks.append(("hot campaign ratio", f"{rate / spread_rate:.3f}", "≥ 0.9", rate / spread_rate >= 0.9))
+    if worker_ms is not None:
+        checks.append(("worker CPU per redemption", f"{worker_ms} ms", "≤ 5 ms", worker_ms <= 5))
     results.update(
         {
             "pgbench_tps": results.get("pgbench", {}).get("tps"),
@@ -493,7 +716,17 @@ def main(argv=None) -> int:
             "p99_ms": round(p99 * 1000, 1),
             "rebate_lag_p99_ms": round(lag99 * 1000, 1),
             "ratio_to_pgbench": results.get("ratio"),
-            **{f"{name}_cpu_ms": value for name, value in per_redemption.items()},
+            "redemptions_per_s_16_campaigns": round(spread_rate, 2) if spread_rate else None,
+            "spread_campaigns": args.spread_campaigns,
+            "p99_ms_half_load": half_p99,
+            "half_load_offered_per_s": round(rate / 2, 2),
+            "framework_floor_per_s": floor_rate,
+            "web_cpu_ms": per_redemption.get("gunicorn"),
+            "worker_cpu_ms": worker_ms,
+            "db_cpu_ms": per_redemption.get("postgresql"),
+            "round_trips_per_redemption": len(statements),
+            "ratio_to_floor": round(rate / floor_rate, 4) if floor_rate else None,
+            "hot_campaign_ratio": round(rate / spread_rate, 4) if spread_rate else None,
         }
     )
     print("  targets:")
