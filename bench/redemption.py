@@ -43,6 +43,7 @@ TARGET_RATIO = 0.25
 TARGET_P99 = 0.100
 TARGET_LAG_P99 = 1.0
 PGBENCH_DB = "pgbench_rp"
+REPLAY_POOL = 400  # unspent packets the pgbench replay of one redemption picks from at random
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -83,6 +84,19 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="open-loop phase at half the measured peak rate (default 15; 0 skips it)",
     )
     p.add_argument("--floor-seconds", type=float, default=10.0, help="framework-floor phase (default 10; 0 skips it)")
+    p.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="gunicorn instances and Celery workers, one of each per instance, on one PostgreSQL; the client goes "
+        "round robin over the instances (default 1; 2 = the 'past one machine' mode, use with --broker amqp://…)",
+    )
+    p.add_argument(
+        "--broker",
+        default="",
+        help="Celery broker for every child (default: CELERY_BROKER_URL, else the runstack's Redis); an amqp:// URL "
+        "that does not answer skips the run with a message",
+    )
     p.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     p.add_argument("--pgbench-seconds", type=float, default=15.0, help="pgbench duration (default 15)")
     p.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (default 8)")
@@ -181,7 +195,8 @@ class CpuSampler:
             if pid == os.getpid():
                 who = "load generator (this script)"
             elif pgrp in groups:
-                who = {"web": "gunicorn", "worker": "celery worker", "beat": "celery beat"}.get(groups[pgrp], "other")
+                kind = groups[pgrp].split("-")[0]
+                who = {"web": "gunicorn", "worker": "celery worker", "beat": "celery beat"}.get(kind, "other")
             elif comm == "postgres" or comm.startswith("postgres"):
                 who = "postgresql"
             else:
@@ -211,7 +226,7 @@ class WaitSampler(threading.Thread):
         self.stop_event = threading.Event()
         self.samples = 0
         self.counts: Counter = Counter()
-        self.lock_waiters: Counter = Counter()  # statement (first 90 chars) → samples waiting on a lock
+        self.lock_waiters: Counter = Counter()  # statement (first 400 chars) → samples waiting on a lock
 
     def run(self) -> None:
         import psycopg
@@ -229,7 +244,7 @@ class WaitSampler(threading.Thread):
                 for what, n in rows:
                     self.counts[what] += n
                 waiting = conn.execute(
-                    """SELECT LEFT(REGEXP_REPLACE(query, '\\s+', ' ', 'g'), 90), COUNT(*) FROM pg_stat_activity
+                    """SELECT LEFT(REGEXP_REPLACE(query, '\\s+', ' ', 'g'), 400), COUNT(*) FROM pg_stat_activity
                        WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'
                        GROUP BY 1"""
                 ).fetchall()
@@ -253,10 +268,35 @@ class WaitSampler(threading.Thread):
 # --------------------------------------------------------------------------------------------------- load
 
 
+def instance_name(kind: str, i: int) -> str:
+    """Child names: web, worker for the first instance; web-2, worker-2 for the second (CpuSampler groups by kind)."""
+    return kind if i == 0 else f"{kind}-{i + 1}"
+
+
+def broker_answers(url: str) -> bool:
+    """A TCP connection to the broker's host and port succeeds (amqp:// default port 5672)."""
+    import socket
+
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
 def drive(
-    port: int, token: str, feed: bc.PacketFeed, *, clients: int, seconds: float, result: bc.LoadResult, measured: bool
+    ports: list[int],
+    token: str,
+    feed: bc.PacketFeed,
+    *,
+    clients: int,
+    seconds: float,
+    result: bc.LoadResult,
+    measured: bool,
 ) -> tuple[int, float, bool]:
-    """`clients` threads post orders, each spending the next packet, for `seconds` or until the packets run out.
+    """`clients` threads post orders, each spending the next packet, for `seconds` or until the packets run out;
+    client i talks to ports[i % len(ports)] (round robin over the gunicorn instances).
     Returns (completion times of the 201 replies before the end, seconds until the end or the packets ran out,
     ran out?)."""
     lock = threading.Lock()
@@ -266,8 +306,8 @@ def drive(
     exhausted_at: list[float] = []
     ok: list[float] = []
 
-    def client() -> None:
-        api = bc.Api(port, token)
+    def client(i: int) -> None:
+        api = bc.Api(ports[i % len(ports)], token)
         try:
             while not stop.is_set():
                 item = feed.next()
@@ -295,7 +335,7 @@ def drive(
         finally:
             api.close()
 
-    threads = [threading.Thread(target=client, daemon=True, name=f"client-{i}") for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True, name=f"client-{i}") for i in range(clients)]
     for t in threads:
         t.start()
     try:
@@ -314,7 +354,7 @@ def drive(
 
 
 def drive_open_loop(
-    port: int, token: str, feed: bc.PacketFeed, *, rate: float, seconds: float, threads: int
+    ports: list[int], token: str, feed: bc.PacketFeed, *, rate: float, seconds: float, threads: int
 ) -> bc.LoadResult:
     """Open loop: orders arrive as a Poisson process at `rate`/s for `seconds`, whatever the server does; `threads`
     senders take the arrivals in order. Latency counts from the scheduled arrival, so time spent queued behind a slow
@@ -335,8 +375,8 @@ def drive_open_loop(
     stop = threading.Event()
     t_start = time.monotonic()
 
-    def sender() -> None:
-        api = bc.Api(port, token)
+    def sender(i: int) -> None:
+        api = bc.Api(ports[i % len(ports)], token)
         try:
             while not stop.is_set():
                 try:
@@ -362,7 +402,7 @@ def drive_open_loop(
         finally:
             api.close()
 
-    workers = [threading.Thread(target=sender, daemon=True, name=f"open-{i}") for i in range(threads)]
+    workers = [threading.Thread(target=sender, args=(i,), daemon=True, name=f"open-{i}") for i in range(threads)]
     for t in workers:
         t.start()
     for t in workers:
@@ -371,7 +411,9 @@ def drive_open_loop(
     return result
 
 
-def drive_floor(port: int, token: str, shopper_id: int, *, clients: int, seconds: float) -> tuple[float, list[float]]:
+def drive_floor(
+    ports: list[int], token: str, shopper_id: int, *, clients: int, seconds: float
+) -> tuple[float, list[float]]:
     """The framework floor (bench/floor.py) under the same closed loop: `clients` threads POST an order-like body for
     `seconds`. Returns (201 replies per second, their latencies)."""
     from bench.floor import FLOOR_PATH
@@ -381,8 +423,8 @@ def drive_floor(port: int, token: str, shopper_id: int, *, clients: int, seconds
     failures: Counter = Counter()
     t_end = time.monotonic() + seconds
 
-    def client() -> None:
-        api = bc.Api(port, token)
+    def client(i: int) -> None:
+        api = bc.Api(ports[i % len(ports)], token)
         try:
             while time.monotonic() < t_end:
                 order_no = f"F-{uuid.uuid4().hex[:16]}"
@@ -397,7 +439,7 @@ def drive_floor(port: int, token: str, shopper_id: int, *, clients: int, seconds
         finally:
             api.close()
 
-    threads = [threading.Thread(target=client, daemon=True, name=f"floor-{i}") for i in range(clients)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True, name=f"floor-{i}") for i in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -407,30 +449,82 @@ def drive_floor(port: int, token: str, shopper_id: int, *, clients: int, seconds
     return len(latencies) / seconds, latencies
 
 
-def count_round_trips(token: str, packets: list[tuple[int, str]]) -> list[str]:
+def count_round_trips(token: str, packets: list[tuple[int, str]]) -> tuple[list[str], dict[str, str]]:
     """Two redemptions through the API in this process (Django's test client on the bench's URLconf, the same views);
     the second one's statements as PostgreSQL receives them, BEGIN / COMMIT / savepoints included — the way
-    tests/packets/test_round_trips.py counts (the first one fills the per-process caches, as a warm worker has)."""
+    tests/packets/test_round_trips.py counts (the first one fills the per-process caches, as a warm worker has) —
+    and that redemption's order number and idempotency key."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_AUTHORIZATION=f"Token {token}")
     statements: list[str] = []
-    for i, (shopper_id, code) in enumerate(packets[:2]):
-        order_no = f"RT-{uuid.uuid4().hex[:16]}"
+    for shopper_id, code in packets[:2]:
+        probe = {"order_no": f"RT-{uuid.uuid4().hex[:16]}", "key": uuid.uuid4().hex}
         with CaptureQueriesContext(connection) as queries:
             reply = client.post(
                 "/api/v1/orders/",
-                bc.order_body(shopper_id, code, order_no),
+                bc.order_body(shopper_id, code, probe["order_no"]),
                 content_type="application/json",
-                HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+                HTTP_IDEMPOTENCY_KEY=probe["key"],
             )
         if reply.status_code != 201:
             raise RuntimeError(f"round-trip probe: {reply.status_code} {reply.content[:300]!r}")
-        if i == 1:
-            statements = [q["sql"] for q in queries.captured_queries]
-    return statements
+        statements = [q["sql"] for q in queries.captured_queries]
+    return statements, probe
+
+
+def replay_script(statements: list[str], probe: dict[str, str], packet_ids: tuple[int, int]) -> str:
+    """A `pgbench -f` script replaying one redemption's statements as the application sent them (count_round_trips),
+    each client on a random packet of the campaign, with its own order number and idempotency key; the ids the
+    writes return are carried with \\gset into the statements after them. It ends in ROLLBACK instead of COMMIT, so
+    every run can spend the same packets again: the figure leaves out the commit's WAL flush and the deferred balance
+    check (an upper bound for the database side)."""
+    from packets.models import Redemption
+    from rebates.models import LedgerTransaction
+
+    redemption = Redemption.objects.get(order_no=probe["order_no"])
+    txn = LedgerTransaction.objects.get(idempotency_key=f"redemption:{redemption.pk}")
+    ids = {"o_id": redemption.order_id, "r_id": redemption.pk, "t_id": txn.pk, "pid": redemption.packet_id}
+    returns = {'INSERT INTO "packets_order"': "o_", 'INSERT INTO "packets_redemption"': "r_"}
+    returns["INSERT INTO rebates_ledgertransaction"] = "t_"
+    lines = [
+        f"\\set pid random({packet_ids[0]}, {packet_ids[1]})",
+        "\\set n random(1, 1000000000000)",
+    ]
+    known: set[str] = {"pid"}
+    for sql in statements:
+        sql = " ".join(sql.split())
+        sql = sql.replace(probe["order_no"], "PGB-:client_id-:n").replace(probe["key"], "pgb-:client_id-:n")
+        sql = sql.replace(f"'redemption:{redemption.pk}'", "('redemption:' || :r_id)")  # the ledger's key
+        # Each id becomes its variable once the statement returning it has run (the probe's order and redemption
+        # may share a number: the later-defined variable wins, as the reply re-reads follow the redemption).
+        for name in sorted(known, key=lambda v: v != "r_id"):
+            sql = re.sub(rf"(?<![\d.:\-]){ids[name]}(?![\d.:])", f":{name}", sql)
+        if sql == "COMMIT":
+            sql = "ROLLBACK"
+        prefix = next((pre for start, pre in returns.items() if sql.startswith(start)), None)
+        lines.append(f"{sql} \\gset {prefix}" if prefix else f"{sql};")
+        if prefix:
+            known.add(f"{prefix}id")
+    return "\n".join(lines) + "\n"
+
+
+def run_pgbench_replay(args, database_url: str, script: Path) -> dict:
+    """pgbench -f on the application's own database: the database's ceiling for redemptions as the app issues them."""
+    pgbench, _ = bc.find_pgbench()
+    conn_args, env = bc.pg_connection_args(database_url)
+    dbname = urlparse(database_url).path.lstrip("/")
+    jobs = max(1, min(args.pgbench_clients, bc.cores()))
+    cmd = [pgbench, *conn_args, "-n", "-f", str(script), "-c", str(args.pgbench_clients), "-j", str(jobs)]
+    cmd += ["-T", str(int(args.pgbench_seconds)), dbname]
+    proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
+    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
+    if proc.returncode or not tps:
+        raise RuntimeError(f"pgbench -f {script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    latency = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
+    return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None}
 
 
 # --------------------------------------------------------------------------------------------------- main
@@ -439,6 +533,11 @@ def count_round_trips(token: str, packets: list[tuple[int, str]]) -> list[str]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     database_url = bc.require_database_url()
+    if args.broker:
+        if args.broker.startswith("amqp") and not broker_answers(args.broker):
+            bc.say(f"RabbitMQ does not answer at {bc.redact(args.broker)}: the multi-instance mode is SKIPPED")
+            return 0
+        os.environ["CELERY_BROKER_URL"] = args.broker  # this process publishes too (the round-trip probe)
     bc.sigterm_as_keyboard_interrupt()
     bc.django_setup()
     run_id = uuid.uuid4().hex[:8]
@@ -474,31 +573,38 @@ def main(argv=None) -> int:
             f"{results['pgbench']['tps']:.0f} TPS (latency avg {results['pgbench']['latency_ms']} ms)"
         )
 
-    env = bc.subprocess_env(CELERY_QUEUE=queue)
-    port = bc.free_port()
+    env = bc.subprocess_env(CELERY_QUEUE=queue, CELERY_BROKER_URL=args.broker or None)
+    ports = [bc.free_port() for _ in range(args.instances)]
     ok = True
     with bc.Children(workdir) as children:
         try:
-            # The bench's settings = the project's + the framework floor's route (bench/settings.py).
-            children.start(
-                "web",
-                bc.gunicorn_cmd(port, workers=args.workers, threads=args.threads, worker_class=args.worker_class),
-                {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-            )
-            children.start("worker", bc.worker_cmd(queue, concurrency=args.celery_concurrency), env)
+            for i, port in enumerate(ports):
+                # The bench's settings = the project's + the framework floor's route (bench/settings.py).
+                children.start(
+                    instance_name("web", i),
+                    bc.gunicorn_cmd(port, workers=args.workers, threads=args.threads, worker_class=args.worker_class),
+                    {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+                )
+                children.start(
+                    instance_name("worker", i),
+                    bc.worker_cmd(queue, concurrency=args.celery_concurrency, hostname=f"bench{i + 1}"),
+                    env,
+                )
             children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
-            bc.wait_http(port, children=children)
-            bc.wait_for_log(children, "worker", "ready.")
-            server = f"gunicorn {args.workers} × {args.worker_class}"
+            for i, port in enumerate(ports):
+                bc.wait_http(port, children=children)
+                bc.wait_for_log(children, instance_name("worker", i), "ready.")
+            server = f"{args.instances} × gunicorn {args.workers} × {args.worker_class}"
             if args.worker_class == "gthread":
                 server += f" ({args.threads} threads)"
-            bc.say(f"{server} on 127.0.0.1:{port}; celery worker -c {args.celery_concurrency} on queue {queue}")
+            server += f" on 127.0.0.1:{','.join(map(str, ports))}"
+            bc.say(f"{server}; {args.instances} × celery worker -c {args.celery_concurrency} on queue {queue}")
 
             feed = bc.PacketFeed(seeded.packets)
             load = bc.LoadResult()
             bc.say(f"warm-up: {args.clients} clients for {args.warmup:g} s ...")
             warm_ok, warm_s, _ = drive(
-                port, seeded.token, feed, clients=args.clients, seconds=args.warmup, result=load, measured=False
+                ports, seeded.token, feed, clients=args.clients, seconds=args.warmup, result=load, measured=False
             )
             # The second half of the warm-up: the first requests pay for each worker's lazy imports.
             warm_rate = sum(1 for t in warm_ok if t >= warm_s / 2) / (warm_s / 2)
@@ -518,7 +624,7 @@ def main(argv=None) -> int:
             bc.say(f"measuring: {args.clients} clients for {args.duration:g} s ({feed.left} packets ready) ...")
             waits.start()
             cpu.start()
-            drive(port, seeded.token, feed, clients=args.clients, seconds=args.duration, result=load, measured=True)
+            drive(ports, seeded.token, feed, clients=args.clients, seconds=args.duration, result=load, measured=True)
             peak_wall = (time.time() - load.window, time.time())
             cpu_usage = cpu.stop()
             waits.stop_event.set()
@@ -540,7 +646,7 @@ def main(argv=None) -> int:
                     connections.close_all()
                 bc.say(f"open loop: Poisson arrivals at {half_rate:.1f}/s for {args.half_load_seconds:g} s ...")
                 phases["half_load"] = drive_open_loop(
-                    port, seeded.token, feed, rate=half_rate, seconds=args.half_load_seconds, threads=args.clients * 2
+                    ports, seeded.token, feed, rate=half_rate, seconds=args.half_load_seconds, threads=args.clients * 2
                 )
 
             spread = None
@@ -554,7 +660,7 @@ def main(argv=None) -> int:
                 spread_load = bc.LoadResult()
                 bc.say(f"measuring {args.spread_campaigns} campaigns: {args.clients} clients, {args.duration:g} s ...")
                 drive(
-                    port,
+                    ports,
                     spread.token,
                     spread_feed,
                     clients=args.clients,
@@ -571,7 +677,7 @@ def main(argv=None) -> int:
                 connections.close_all()
                 bc.say(f"framework floor: {args.clients} clients for {args.floor_seconds:g} s ...")
                 floor_rate, floor_latencies = drive_floor(
-                    port, seeded.token, seeded.shopper_ids[0], clients=args.clients, seconds=args.floor_seconds
+                    ports, seeded.token, seeded.shopper_ids[0], clients=args.clients, seconds=args.floor_seconds
                 )
                 results["framework_floor"] = {"per_s": round(floor_rate, 1), "latency": bc.describe(floor_latencies)}
                 bc.say(f"framework floor: {floor_rate:.0f} req/s ({bc.describe(floor_latencies)})")
@@ -579,14 +685,27 @@ def main(argv=None) -> int:
             probe = [feed.next() for _ in range(2)]
             if None in probe:
                 probe = bc.issue_packets(seeded, 2)
-            statements = count_round_trips(seeded.token, probe)
+            statements, probe_ids = count_round_trips(seeded.token, probe)
             results["round_trip_statements"] = statements
+            script = workdir / "redemption.pgbench.sql"
+            from packets.models import Packet
+
+            # The replay's clients spend packets of a fresh pool (issued one after another: consecutive ids).
+            pool = bc.issue_packets(seeded, REPLAY_POOL)
+            span = Packet.objects.filter(code__in=[code for _, code in pool]).values_list("pk", flat=True)
+            if max(span) - min(span) + 1 != REPLAY_POOL:
+                raise RuntimeError("the replay's packet pool does not have consecutive ids")
+            script.write_text(replay_script(statements, probe_ids, (min(span), max(span))))
             connections.close_all()
 
             bc.say("waiting for every rebate ...")
             drained, _ = bc.wait_outbox_drained(args.drain_timeout)
             after_load = time.monotonic() - load_end
             results["drain"] = {"drained": drained, "seconds_after_load": round(after_load, 2)}
+            if not args.skip_pgbench:
+                bc.say(f"pgbench -f {script.name}: one redemption's statements, {args.pgbench_clients} clients ...")
+                results["pgbench_redemption"] = run_pgbench_replay(args, database_url, script)
+                bc.say(f"pgbench redemption replay: {results['pgbench_redemption']['tps']:.0f} TPS")
         except KeyboardInterrupt:
             bc.say("interrupted: stopping the children")
             raise
@@ -639,6 +758,7 @@ def main(argv=None) -> int:
         f"synchronous_commit={machine['synchronous_commit']}"
     )
     print(f"  server             {server}; celery worker -c {args.celery_concurrency}; {args.clients} client threads")
+    print(f"  broker             {bc.redact(env['CELERY_BROKER_URL'])}")
     print(f"  data               {args.campaigns} campaign(s), {len(seeded.packets)} packets, {args.shoppers} shoppers")
     if "pgbench" in results:
         pg = results["pgbench"]
@@ -667,7 +787,7 @@ def main(argv=None) -> int:
         print(f"  CPU ms/redemption  {per}  (all {machine['cores']} cores ÷ rate = {budget:.1f} ms)")
     print(f"  DB active backends {waits.summary()}  (average per 50 ms sample)")
     for avg, query in waits.top_lock_waiters():
-        print(f"    {avg:5.2f} waiting in: {query}")
+        print(f"    {avg:5.2f} waiting in: {query[:90]} … {query[-90:]}")
     results["db_lock_waiters"] = waits.top_lock_waiters(5)
     print(f"  rebates drained    {'yes' if drained else 'NO'} {after_load:.1f} s after the load stopped")
     checks = []
@@ -711,6 +831,7 @@ def main(argv=None) -> int:
     results.update(
         {
             "pgbench_tps": results.get("pgbench", {}).get("tps"),
+            "pgbench_redemption_tps": results.get("pgbench_redemption", {}).get("tps"),
             "redemptions_per_s": round(rate, 2),
             "p50_ms": round(p50 * 1000, 1),
             "p99_ms": round(p99 * 1000, 1),
