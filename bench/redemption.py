@@ -521,8 +521,8 @@ def run_pgbench_replay(args, database_url: str, script: Path) -> dict:
     cmd += ["-T", str(int(args.pgbench_seconds)), dbname]
     proc = subprocess.run(cmd, env=env, check=False, capture_output=True, text=True)
     tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", proc.stdout)
-    if proc.returncode or not tps:
-        raise RuntimeError(f"pgbench -f {script} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    if proc.returncode or not tps:  # reported, not fatal: the run's other figures stand
+        return {"tps": None, "error": f"{proc.stdout[-1500:]}\n{proc.stderr[-1500:]}"}
     latency = re.search(r"latency average = ([\d.]+) ms", proc.stdout)
     return {"tps": float(tps.group(1)), "latency_ms": float(latency.group(1)) if latency else None}
 
@@ -705,7 +705,8 @@ def main(argv=None) -> int:
             if not args.skip_pgbench:
                 bc.say(f"pgbench -f {script.name}: one redemption's statements, {args.pgbench_clients} clients ...")
                 results["pgbench_redemption"] = run_pgbench_replay(args, database_url, script)
-                bc.say(f"pgbench redemption replay: {results['pgbench_redemption']['tps']:.0f} TPS")
+                replay = results["pgbench_redemption"]
+                bc.say(f"pgbench redemption replay: {replay['tps']} TPS {replay.get('error', '')}")
         except KeyboardInterrupt:
             bc.say("interrupted: stopping the children")
             raise
