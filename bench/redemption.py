@@ -482,13 +482,16 @@ def replay_script(statements: list[str], probe: dict[str, str], packet_ids: tupl
     every run can spend the same packets again: the figure leaves out the commit's WAL flush and the deferred balance
     check (an upper bound for the database side)."""
     from packets.models import Redemption
-    from rebates.models import LedgerTransaction
+    from rebates.models import Entry, LedgerTransaction
 
     redemption = Redemption.objects.get(order_no=probe["order_no"])
     txn = LedgerTransaction.objects.get(idempotency_key=f"redemption:{redemption.pk}")
+    # The budget float the probe drew from (shard > 0): the replay's entries go to the float its own SELECT picked.
+    float_id = Entry.objects.get(transaction=txn, account__shard__gt=0).account_id
     ids = {"o_id": redemption.order_id, "r_id": redemption.pk, "t_id": txn.pk, "pid": redemption.packet_id}
     returns = {'INSERT INTO "packets_order"': "o_", 'INSERT INTO "packets_redemption"': "r_"}
     returns["INSERT INTO rebates_ledgertransaction"] = "t_"
+    returns["SELECT id, balance FROM rebates_ledgeraccount WHERE kind = 'campaign_budget'"] = "f_"
     lines = [
         f"\\set pid random({packet_ids[0]}, {packet_ids[1]})",
         "\\set n random(1, 1000000000000)",
@@ -500,8 +503,13 @@ def replay_script(statements: list[str], probe: dict[str, str], packet_ids: tupl
         sql = sql.replace(f"'redemption:{redemption.pk}'", "('redemption:' || :r_id)")  # the ledger's key
         # Each id becomes its variable once the statement returning it has run (the probe's order and redemption
         # may share a number: the later-defined variable wins, as the reply re-reads follow the redemption).
-        for name in sorted(known, key=lambda v: v != "r_id"):
+        for name in sorted(known & ids.keys(), key=lambda v: v != "r_id"):
             sql = re.sub(rf"(?<![\d.:\-]){ids[name]}(?![\d.:])", f":{name}", sql)
+        if sql.startswith('INSERT INTO "rebates_entry"'):
+            arrays = re.findall(r"'\{[^}]*\}'", sql)
+            accounts = arrays[1].strip("'{}").split(",")
+            replaced = ",".join(":f_id" if a == str(float_id) else a for a in accounts)
+            sql = sql.replace(arrays[1], "'{" + replaced + "}'", 1)
         if sql == "COMMIT":
             sql = "ROLLBACK"
         prefix = next((pre for start, pre in returns.items() if sql.startswith(start)), None)
