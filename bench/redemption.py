@@ -226,7 +226,7 @@ class WaitSampler(threading.Thread):
         self.stop_event = threading.Event()
         self.samples = 0
         self.counts: Counter = Counter()
-        self.lock_waiters: Counter = Counter()  # statement (first 400 chars) → samples waiting on a lock
+        self.lock_waiters: Counter = Counter()  # "process kind: statement's last 300 chars" → samples waiting
 
     def run(self) -> None:
         import psycopg
@@ -244,7 +244,10 @@ class WaitSampler(threading.Thread):
                 for what, n in rows:
                     self.counts[what] += n
                 waiting = conn.execute(
-                    """SELECT LEFT(REGEXP_REPLACE(query, '\\s+', ' ', 'g'), 400), COUNT(*) FROM pg_stat_activity
+                    # Which process kind waits (PGAPPNAME of the children), and the statement's end (its WHERE
+                    # and locking clause; the start is a long column list).
+                    """SELECT application_name || ': ' || RIGHT(REGEXP_REPLACE(query, '\\s+', ' ', 'g'), 300),
+                              COUNT(*) FROM pg_stat_activity
                        WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'
                        GROUP BY 1"""
                 ).fetchall()
@@ -591,14 +594,14 @@ def main(argv=None) -> int:
                 children.start(
                     instance_name("web", i),
                     bc.gunicorn_cmd(port, workers=args.workers, threads=args.threads, worker_class=args.worker_class),
-                    {**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+                    {**env, "DJANGO_SETTINGS_MODULE": "bench.settings", "PGAPPNAME": instance_name("web", i)},
                 )
                 children.start(
                     instance_name("worker", i),
                     bc.worker_cmd(queue, concurrency=args.celery_concurrency, hostname=f"bench{i + 1}"),
-                    env,
+                    {**env, "PGAPPNAME": instance_name("worker", i)},
                 )
-            children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), env)
+            children.start("beat", bc.beat_cmd(workdir / "beat-schedule"), {**env, "PGAPPNAME": "beat"})
             for i, port in enumerate(ports):
                 bc.wait_http(port, children=children)
                 bc.wait_for_log(children, instance_name("worker", i), "ready.")
@@ -796,7 +799,7 @@ def main(argv=None) -> int:
         print(f"  CPU ms/redemption  {per}  (all {machine['cores']} cores ÷ rate = {budget:.1f} ms)")
     print(f"  DB active backends {waits.summary()}  (average per 50 ms sample)")
     for avg, query in waits.top_lock_waiters():
-        print(f"    {avg:5.2f} waiting in: {query[:90]} … {query[-90:]}")
+        print(f"    {avg:5.2f} waiting in: {query[:20]} … {query[-160:]}")
     results["db_lock_waiters"] = waits.top_lock_waiters(5)
     print(f"  rebates drained    {'yes' if drained else 'NO'} {after_load:.1f} s after the load stopped")
     checks = []
