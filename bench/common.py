@@ -381,6 +381,7 @@ class Seed:
     packets: list[tuple[int, str]] = field(default_factory=list)  # (shopper id, code), campaigns interleaved
     seconds: float = 0.0
     issued_rounds: int = 0
+    headroom: Decimal = Decimal("100.00")  # budget funded beyond what the issued packets need, per funding round
 
 
 def _seed_child_init() -> None:
@@ -411,7 +412,7 @@ def _issue_packets(job: tuple[int, list[int], int]) -> list[tuple[int, str]]:
     return issued
 
 
-def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1) -> Seed:
+def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1, headroom: Decimal | None = None) -> Seed:
     """A merchant with one staff user (DRF token), `campaigns` two-way campaigns (the seed's numbers:
     tests.factories.campaigns.two_way_campaign), shoppers, and `packets` issued packets spread over the campaigns,
     all through the project's services (campaign funding, packets.services.packet_grant)."""
@@ -439,6 +440,8 @@ def seed(*, packets: int, shoppers: int, tag: str, campaigns: int = 1) -> Seed:
         shopper_ids=[u.pk for u in users],
         token=token,
     )
+    if headroom is not None:
+        seeded.headroom = headroom
     issue_packets(seeded, packets)
     seeded.seconds = time.monotonic() - t0
     return seeded
@@ -467,7 +470,7 @@ def issue_packets(seeded: Seed, packets: int, *, processes: int = 0, batch: int 
         if not holders:
             continue
         # Budget: every packet reserves 10.00, every redemption spends 7.50 more on rebates; plus headroom.
-        budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * len(holders) + Decimal("100.00")
+        budget = (PACKET_AMOUNT + ISSUER_REBATE + HOLDER_REBATE) * len(holders) + seeded.headroom
         key = f"bench:{campaign_id}:{seeded.issued_rounds}"
         merchant_deposit(merchant=merchant, amount=budget, idempotency_key=f"{key}:deposit")
         campaign_fund(campaign=Campaign.objects.get(pk=campaign_id), amount=budget, idempotency_key=f"{key}:fund")

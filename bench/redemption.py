@@ -28,6 +28,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -96,6 +97,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="",
         help="Celery broker for every child (default: CELERY_BROKER_URL, else the runstack's Redis); an amqp:// URL "
         "that does not answer skips the run with a message",
+    )
+    p.add_argument(
+        "--budget-headroom",
+        type=Decimal,
+        default=Decimal("100.00"),
+        help="budget each campaign is funded with beyond what its packets need, per funding round (default 100.00: "
+        "a campaign spending down to its last yuan; a large value = a campaign far from the end of its budget)",
     )
     p.add_argument("--celery-concurrency", type=int, default=2, help="Celery worker processes (default 2)")
     p.add_argument("--pgbench-seconds", type=float, default=15.0, help="pgbench duration (default 15)")
@@ -571,7 +579,9 @@ def main(argv=None) -> int:
     bc.migrate()
     initial = args.packets or args.initial_packets
     bc.say(f"seeding {initial} packets in {args.campaigns} campaign(s) for {args.shoppers} shoppers ...")
-    seeded = bc.seed(packets=initial, shoppers=args.shoppers, tag=run_id, campaigns=args.campaigns)
+    seeded = bc.seed(
+        packets=initial, shoppers=args.shoppers, tag=run_id, campaigns=args.campaigns, headroom=args.budget_headroom
+    )
     bc.say(f"seeded in {seeded.seconds:.1f} s ({initial / seeded.seconds:.0f} packets/s through packet_grant)")
     from django.db import connections
 
@@ -665,7 +675,13 @@ def main(argv=None) -> int:
                 bc.wait_outbox_drained(args.drain_timeout)
                 n = int(peak_rate * 2 * args.duration) + 200
                 bc.say(f"seeding {n} packets in {args.spread_campaigns} campaigns ...")
-                spread = bc.seed(packets=n, shoppers=args.shoppers, tag=f"{run_id}s", campaigns=args.spread_campaigns)
+                spread = bc.seed(
+                    packets=n,
+                    shoppers=args.shoppers,
+                    tag=f"{run_id}s",
+                    campaigns=args.spread_campaigns,
+                    headroom=args.budget_headroom,
+                )
                 connections.close_all()
                 spread_feed = bc.PacketFeed(spread.packets)
                 spread_load = bc.LoadResult()
