@@ -166,6 +166,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
         "WebhookEventTypeEnum": "rebates.webhook_models.EventType",
         "WebhookDeliveryStateEnum": "rebates.webhook_models.WebhookDelivery.State",
+        "LuckyPacketKindEnum": "lucky.models.LuckyPacket.Kind",
+        "LuckyPacketStatusEnum": "lucky.models.LuckyPacket.Status",
     },
 }
 

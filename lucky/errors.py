@@ -19,6 +19,7 @@ PACKET_NOT_FOUND = _("No such lucky packet.")
 GROUP_NOT_FOUND = _("No such group.")
 INVITATION_NOT_FOUND = _("This invitation link is not valid.")
 RECIPIENT_NOT_FOUND = _("No such person.")
+GROUP_OR_RECIPIENT = _("Send to a group (group_id) or to one person (recipient_id), not both.")
 
 
 class LuckyError(ApplicationError):
