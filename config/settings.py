@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "packets",
     "rebates",
     "antifraud",
+    "lucky",
 ]
 
 MIDDLEWARE = [
@@ -165,6 +166,8 @@ SPECTACULAR_SETTINGS = {
         "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
         "WebhookEventTypeEnum": "rebates.webhook_models.EventType",
         "WebhookDeliveryStateEnum": "rebates.webhook_models.WebhookDelivery.State",
+        "LuckyPacketKindEnum": "lucky.models.LuckyPacket.Kind",
+        "LuckyPacketStatusEnum": "lucky.models.LuckyPacket.Status",
     },
 }
 
@@ -203,6 +206,7 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": {"task": "rebates.webhook_tasks.webhooks_sweep", "schedule": 30.0},
     "referral-rewards-confirm": {"task": "campaigns.tasks_programs.confirm_due_referral_rewards", "schedule": 60.0},
     "enrolments-expire": {"task": "campaigns.tasks_programs.expire_due_enrolments", "schedule": 60.0},
+    "lucky-packets-expire": {"task": "lucky.tasks.lucky_packets_expire_due", "schedule": 60.0},
     # Fraud detectors (antifraud/detectors.py), ANTIFRAUD_DETECT_SECONDS apart; ANTIFRAUD_* thresholds documented there.
     "antifraud-detect": {
         "task": "antifraud.tasks.detect_all",
@@ -213,6 +217,12 @@ CELERY_BEAT_SCHEDULE = {
 # Money limits: any single amount above this is refused as bad input.
 MAX_ORDER_AMOUNT = Decimal(os.environ.get("MAX_ORDER_AMOUNT", "1000000.00"))
 IDEMPOTENCY_KEY_TTL_HOURS = 24
+# Lucky money (docs/LUCKY_MONEY.md): the most one packet holds, its most shares, what one person may send a day (in
+# the TIME_ZONE's day), and how long shares wait to be grabbed before they go back to the sender.
+LUCKY_MAX_TOTAL = Decimal(os.environ.get("LUCKY_MAX_TOTAL", "200.00"))
+LUCKY_MAX_SHARES = int(os.environ.get("LUCKY_MAX_SHARES", 100))
+LUCKY_DAILY_SEND_LIMIT = Decimal(os.environ.get("LUCKY_DAILY_SEND_LIMIT", "2000.00"))
+LUCKY_EXPIRY_HOURS = int(os.environ.get("LUCKY_EXPIRY_HOURS", 24))
 # Platform points are spendable at checkout at this rate (100 points = ¥1.00, so one point is one fen).
 POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 

@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("rebates.urls")),
     path("", include("antifraud.urls")),
     path("api/v1/", include(api_v1)),
+    path("", include("lucky.urls")),  # its pages and its API under /api/v1/lucky/
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path(

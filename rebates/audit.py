@@ -310,6 +310,7 @@ def outbox_backlog(grace: timedelta) -> list[str]:
 
 def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]:
     from campaigns.programs import programs_audit
+    from lucky.audit import lucky_audit
 
     from .payouts import payouts_match_ledger
 
@@ -330,4 +331,5 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "payouts in flight move only with payouts": payout_clearing_moves_only_with_payouts(),
         "program rewards match the ledger": programs_audit(),
         "every outbox event is done": outbox_backlog(outbox_grace),
+        **lucky_audit(),
     }

@@ -43,15 +43,18 @@ from campaigns.models import (
     TrialProgram,
 )
 from campaigns.programs import enrolment_create
+from lucky.models import LuckyPacket
+from lucky.services import group_create, packet_send
 from rebates import webhooks
 from rebates.services import rebates_credit_for_redemption
 from rebates.webhook_models import WebhookDelivery
 from tests.campaigns.test_rules_in_orders import buy
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign
+from tests.factories.lucky import fund_cash
 
 D = Decimal
-PROJECT_APPS = ("accounts", "antifraud", "campaigns", "common", "packets", "rebates")
+PROJECT_APPS = ("accounts", "antifraud", "campaigns", "common", "lucky", "packets", "rebates")
 
 
 # --- the world every case runs in: merchant A and its shopper own everything; B and S2 are the intruders ----------
@@ -69,6 +72,8 @@ class World:
     endpoint: object
     delivery: object
     enrolment: object
+    lucky_group: object  # the shopper's family group
+    lucky_packet: object  # a lucky packet the shopper sent to it
 
 
 def build_world() -> World:
@@ -92,6 +97,11 @@ def build_world() -> World:
         lessons_required=12,
         deadline=timezone.now() + timedelta(days=90),
     )
+    lucky_group = group_create(owner=shopper, name="Sweep family")
+    fund_cash(shopper, "20.00")
+    lucky_packet = packet_send(
+        sender=shopper, group=lucky_group, kind=LuckyPacket.Kind.RANDOM, total=D("10.00"), share_count=3
+    )
     return World(
         a_staff=a.user,
         b_staff=b.user,
@@ -103,6 +113,8 @@ def build_world() -> World:
         endpoint=endpoint,
         delivery=WebhookDelivery.objects.filter(endpoint=endpoint).order_by("pk").first(),
         enrolment=enrolment,
+        lucky_group=lucky_group,
+        lucky_packet=lucky_packet,
     )
 
 
@@ -203,6 +215,16 @@ ROUTES: dict[str, Route] = {
     "api/v1/milestones/enrolments/": Route(API_STAFF, ("POST",), headers=_key),
     "api/v1/trials/feedback/": Route(API, ("POST",), headers=_key),
     "api/v1/packets/claim/": Route(API, ("POST",)),
+    "api/v1/lucky/packets/": Route(API, ("POST",), headers=_key),
+    "api/v1/lucky/packets/sent/": Route(API),
+    "api/v1/lucky/packets/received/": Route(API),
+    "api/v1/lucky/packets/<int:packet_id>/": Route(API, owner=SHOPPER, args=lambda w: {"packet_id": w.lucky_packet.pk}),
+    "api/v1/lucky/packets/<int:packet_id>/grab/": Route(
+        API, ("POST",), owner=SHOPPER, args=lambda w: {"packet_id": w.lucky_packet.pk}
+    ),
+    "api/v1/lucky/groups/": Route(API, ("GET", "POST")),
+    "api/v1/lucky/groups/join/": Route(API, ("POST",)),
+    "api/v1/lucky/groups/<int:group_id>/": Route(API, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}),
     "api/v1/trail/events/": Route(API, ("POST",)),
     "api/schema/": Route(PUBLIC, why="the OpenAPI schema is documentation"),
     "api/docs/": Route(PUBLIC, why="Swagger UI is documentation"),

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import translation
 
 ROOT = Path(settings.BASE_DIR)
-APPS = ("accounts", "antifraud", "campaigns", "common", "packets", "rebates")
+APPS = ("accounts", "antifraud", "campaigns", "common", "lucky", "packets", "rebates")
 TRANSLATE = {"_", "gettext", "gettext_lazy", "pgettext", "pgettext_lazy", "ngettext", "ngettext_lazy"}
 VALIDATION = {"ValidationError"}
 

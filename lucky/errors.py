@@ -1,0 +1,52 @@
+"""Lucky money's refusals: stable codes clients match on, messages as constants so tests assert them."""
+
+from django.utils.translation import gettext_lazy as _
+
+from common.errors import ApplicationError, Conflict, NotFound
+
+TOTAL_TOO_LARGE = _("A lucky packet may hold at most %(limit)s.")
+TOO_MANY_SHARES = _("A lucky packet has between 1 and %(limit)s shares.")
+TOTAL_BELOW_ONE_FEN_PER_SHARE = _("Each share needs at least 0.01: the total must be at least %(minimum)s.")
+UNEVEN_EQUAL_SPLIT = _("%(total)s does not divide into %(count)s equal shares.")
+DAILY_LIMIT = _("You can send at most %(limit)s in lucky packets a day; %(left)s is left today.")
+NOT_A_MEMBER = _("Only members of the group can do this.")
+SEND_TO_SELF = _("You cannot send a lucky packet to yourself.")
+ONE_PERSON_ONE_SHARE = _("A packet for one person has exactly one share.")
+NO_FUNDS = _("Your cash wallet does not hold enough for this packet.")
+ALL_GRABBED = _("All grabbed: this lucky packet is gone.")
+EXPIRED = _("This lucky packet has expired.")
+PACKET_NOT_FOUND = _("No such lucky packet.")
+GROUP_NOT_FOUND = _("No such group.")
+INVITATION_NOT_FOUND = _("This invitation link is not valid.")
+RECIPIENT_NOT_FOUND = _("No such person.")
+GROUP_OR_RECIPIENT = _("Send to a group (group_id) or to one person (recipient_id), not both.")
+
+
+class LuckyError(ApplicationError):
+    code = "lucky_error"
+
+
+class LuckyLimitExceeded(LuckyError):
+    code = "lucky_limit_exceeded"
+
+
+class LuckyNotAMember(ApplicationError):
+    status_code = 403
+    code = "not_a_member"
+
+
+class LuckyNoFunds(Conflict):
+    code = "insufficient_funds"
+
+
+class LuckyAllGrabbed(Conflict):
+    code = "all_grabbed"
+
+
+class LuckyExpired(Conflict):
+    status_code = 410
+    code = "packet_expired"
+
+
+class LuckyNotFound(NotFound):
+    code = "not_found"
