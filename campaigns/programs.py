@@ -29,12 +29,12 @@ from accounts.models import Merchant, User
 from antifraud.assess import referral_assessment_record, referral_reward_verdict
 from antifraud.scoring import ALLOW
 from common.errors import ApplicationError, Conflict, NotFound, Unprocessable
-from common.money import CNY, POINTS, ZERO, percent_of, quantize
+from common.money import CNY, POINTS, ZERO, percent_of, quantize, refunded_share
 from packets.models import Order, Refund
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.models import AccountKind, LedgerAccount
 from rebates.outbox import outbox_mark_done
-from rebates.services import Pockets, _into_available, _lock, _pockets, _reversed_share
+from rebates.services import Pockets, _into_available, _lock, _pockets
 
 from .models import (
     Campaign,
@@ -801,7 +801,7 @@ def _referral_reverse(reward: ReferralReward, *, gross: Decimal, refunded: Decim
     from the campaign's rebate reserve while held, else from the inviter's cash (debt for what it lacks)."""
     if reward.status not in (ReferralReward.Status.PENDING, ReferralReward.Status.CREDITED):
         return ZERO  # unfunded (nothing was paid) or already reversed in full
-    target = _reversed_share(reward.amount, refunded, gross, CNY)
+    target = refunded_share(reward.amount, refunded, gross, CNY)
     units = target - reward.reversed_amount
     if units <= 0:
         return ZERO
@@ -833,7 +833,7 @@ def _attribution_reverse(attribution: TrialAttribution, *, gross: Decimal, refun
     marketing credit into the platform marketing pool (merchant debt for what the credit lacks)."""
     if attribution.status != TrialAttribution.Status.CREDITED:
         return ZERO
-    target = _reversed_share(attribution.amount, refunded, gross, CNY)
+    target = refunded_share(attribution.amount, refunded, gross, CNY)
     units = target - attribution.reversed_amount
     if units <= 0:
         return ZERO

@@ -26,6 +26,12 @@ def quantize(amount: Decimal, currency: str = CNY) -> Decimal:
     return amount.quantize(_QUANTUM[currency], rounding=ROUND_HALF_UP)
 
 
+def refunded_share(total: Decimal, part: Decimal, whole: Decimal, currency: str = CNY) -> Decimal:
+    """The part of `total` (a rebate, a reward) that refunds of `part` out of `whole` take back: rounded once, and all
+    of it once the whole is refunded (so rounding never leaves a fen behind)."""
+    return quantize(total * part / whole, currency) if part < whole else total
+
+
 def percent_of(base: Decimal, rate_percent: Decimal, currency: str = CNY) -> Decimal:
     """`rate_percent` % of `base`, rounded once at the end."""
     return quantize(base * rate_percent / Decimal(100), currency)

@@ -163,7 +163,9 @@ class PacketGrabApi(APIView):
 class PacketsSentApi(ListAPIView):
     serializer_class = LuckyPacketOutput
 
-    @extend_schema(operation_id="lucky_packets_sent", responses={200: LuckyPacketOutput(many=True), 401: ERROR})
+    @extend_schema(
+        operation_id="lucky_packets_sent", responses={200: LuckyPacketOutput(many=True), 400: ERROR, 401: ERROR}
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 
@@ -174,7 +176,9 @@ class PacketsSentApi(ListAPIView):
 class SharesReceivedApi(ListAPIView):
     serializer_class = LuckyReceivedOutput
 
-    @extend_schema(operation_id="lucky_packets_received", responses={200: LuckyReceivedOutput(many=True), 401: ERROR})
+    @extend_schema(
+        operation_id="lucky_packets_received", responses={200: LuckyReceivedOutput(many=True), 400: ERROR, 401: ERROR}
+    )
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
 

@@ -2,7 +2,9 @@
 
 from django.db import connection
 
-from .ledger import ESCROW_KIND, KIND_GRAB, KIND_RETURN, KIND_SEND
+from rebates.models import AccountKind
+
+from .ledger import KIND_GRAB, KIND_RETURN, KIND_SEND
 
 
 def _rows(sql: str, params) -> list[tuple]:
@@ -36,7 +38,7 @@ def escrow_matches_shares() -> list[str]:
             WHERE o.total IS DISTINCT FROM m.sent OR o.grabbed IS DISTINCT FROM m.grabbed
                OR o.returned IS DISTINCT FROM m.returned
             ORDER BY 1 LIMIT 100""",
-        {"send": KIND_SEND, "grab": KIND_GRAB, "ret": KIND_RETURN, "escrow": ESCROW_KIND},
+        {"send": KIND_SEND, "grab": KIND_GRAB, "ret": KIND_RETURN, "escrow": AccountKind.LUCKY_ESCROW.value},
     )
     return [
         f"lucky packet {p}: total {total} / escrow in {sent}; grabbed shares {g_rows} / paid {g_moved}; "

@@ -10,12 +10,10 @@ grabber), and each claim posts exactly its own amount out, so no packet can take
 
 from decimal import Decimal
 
-from common.money import CNY
 from rebates.errors import InsufficientFunds
 from rebates.ledger import Posting, ledger_account, ledger_post
-from rebates.models import AccountKind, LedgerAccount, PostingMode
+from rebates.models import AccountKind, LedgerAccount
 
-ESCROW_KIND = "lucky_escrow"
 KIND_SEND = "lucky_send"
 KIND_GRAB = "lucky_grab"
 KIND_RETURN = "lucky_return"
@@ -24,18 +22,7 @@ __all__ = ["InsufficientFunds", "escrow_account", "post_grab", "post_return", "p
 
 
 def escrow_account() -> LedgerAccount:
-    """The escrow, created PASS_THROUGH on first use. `ledger_account` would make an unknown kind LIVE (one hot row);
-    once rebates.models lists LUCKY_ESCROW in AccountKind and POSTING_MODE_BY_KIND, this is `ledger_account(...)`."""
-    account, _ = LedgerAccount.objects.get_or_create(
-        kind=ESCROW_KIND,
-        currency=CNY,
-        user=None,
-        merchant=None,
-        campaign=None,
-        shard=0,
-        defaults={"posting_mode": PostingMode.PASS_THROUGH, "allow_negative": False},
-    )
-    return account
+    return ledger_account(kind=AccountKind.LUCKY_ESCROW)
 
 
 def cash_wallet(user_id: int) -> LedgerAccount:

@@ -5,6 +5,8 @@ from datetime import timedelta
 from django.db import connection
 from django.utils import timezone
 
+from common.money import refunded_share
+
 
 def _rows(sql: str, params=None) -> list[tuple]:
     with connection.cursor() as cursor:
@@ -146,6 +148,31 @@ def rebate_reversals_mismatch() -> list[str]:
             findings.append(f"rebate {r}: a reversal moved {foreign} entries of another owner's wallet")
         if credits:
             findings.append(f"rebate {r}: a reversal paid its beneficiary instead of taking back")
+    return findings
+
+
+def rebates_reverse_their_orders_refunded_share() -> list[str]:
+    """Every rebate has given back exactly the share of it that its order's refunds so far earned — also when a
+    refund came before the worker created the rebate (the reversal the worker must apply as it credits)."""
+    rows = _rows(
+        """SELECT r.id, r.amount, r.reversed_amount, r.currency, o.gross_amount,
+                  COALESCE((SELECT SUM(f.amount) FROM packets_refund f WHERE f.order_id = o.id), 0)
+           FROM rebates_rebate r
+           JOIN packets_redemption rd ON rd.id = r.redemption_id
+           JOIN packets_order o ON o.id = rd.order_id
+           WHERE r.reversed_amount > 0 OR EXISTS (SELECT 1 FROM packets_refund f WHERE f.order_id = o.id)
+           ORDER BY r.id"""
+    )
+    findings = []
+    for rebate_id, amount, reversed_amount, currency, gross, refunded in rows:
+        owed = refunded_share(amount, refunded, gross, currency)
+        if reversed_amount != owed:
+            findings.append(
+                f"rebate {rebate_id}: refunds of {refunded} out of {gross} take back {owed}, "
+                f"it gave back {reversed_amount}"
+            )
+        if len(findings) == 100:
+            break
     return findings
 
 
@@ -321,6 +348,7 @@ def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]
         "every redemption has exactly its rebates": redemption_rebate_mismatches(),
         "every redemption is at a merchant its campaign allows": redemptions_outside_their_campaigns_merchant(),
         "every reversed rebate has its reversal, from its own beneficiary": rebate_reversals_mismatch(),
+        "every rebate gives back its order's refunded share": rebates_reverse_their_orders_refunded_share(),
         "rewards reconcile per beneficiary (no reward paid out and reversed without a debt)": (
             rewards_reconcile_per_beneficiary()
         ),

@@ -31,6 +31,8 @@ class AccountKind(models.TextChoices):
     PAYOUT_CLEARING = "payout_clearing", _("payouts in flight")
     SHOPPER_DEBT = "shopper_debt", _("shopper debt")
     MERCHANT_DEBT = "merchant_debt", _("merchant debt")
+    # What lucky packets hold between sending and grabbing (lucky/ledger.py): one pass-through row for all packets.
+    LUCKY_ESCROW = "lucky_escrow", _("lucky money escrow")
 
 
 # The outside world goes negative as money (or points) enters; a debt account is a receivable (≤ 0).
@@ -60,6 +62,7 @@ POSTING_MODE_BY_KIND = {
     AccountKind.PLATFORM_MARKETING_POOL: PostingMode.BUFFERED,
     AccountKind.PACKETS_OUTSTANDING: PostingMode.PASS_THROUGH,
     AccountKind.REBATE_RESERVE: PostingMode.PASS_THROUGH,
+    AccountKind.LUCKY_ESCROW: PostingMode.PASS_THROUGH,
 }
 
 

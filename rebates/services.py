@@ -26,7 +26,7 @@ from antifraud.scoring import ALLOW, BLOCK
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
-from common.money import CNY, POINTS, ZERO, quantize
+from common.money import CNY, POINTS, ZERO, refunded_share
 from packets.models import Redemption, Refund
 
 from .ledger import Posting, ledger_account, ledger_accounts_many, ledger_post, ledger_post_many, platform_account
@@ -272,20 +272,15 @@ def rebates_confirm_due(*, now: datetime | None = None, limit: int = 1000) -> in
     return sum(rebate_confirm(rebate_id=pk, now=now) for pk in list(due))
 
 
-def _reversed_share(total: Decimal, part: Decimal, whole: Decimal, currency: str) -> Decimal:
-    """The part of `total` a refund of `part` out of `whole` takes back — rounded by the one rule."""
-    return quantize(total * part / whole, currency) if part < whole else total
-
-
 def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_now: Decimal, key: str) -> Decimal:
     """Take back the share of `rebate` that the refunded amount earned. Pending value is voided back to the funder;
     credited value is clawed back from the balance, the rest becoming debt — never silently lost."""
     gross = order.gross_amount
-    target = _reversed_share(rebate.amount, refunded_now, gross, rebate.currency)
+    target = refunded_share(rebate.amount, refunded_now, gross, rebate.currency)
     units = target - rebate.reversed_amount
     if units <= 0:
         return ZERO
-    cost = _reversed_share(rebate.cost, refunded_now, gross, CNY) - _reversed_share(
+    cost = refunded_share(rebate.cost, refunded_now, gross, CNY) - refunded_share(
         rebate.cost, refunded_before, gross, CNY
     )
     pockets = _rebate_pockets(rebate)

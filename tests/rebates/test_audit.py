@@ -113,6 +113,37 @@ def test_audit_catches_a_reversal_of_a_paid_out_rebate_that_books_no_debt(paid_o
     ) in out
 
 
+def test_a_refund_before_the_worker_ran_is_reversed_when_it_credits(db, capsys):
+    from packets.services import order_refund
+    from rebates.models import Rebate
+    from rebates.services import rebates_credit_for_redemption
+    from tests.campaigns.test_rules_in_orders import buy
+    from tests.factories.campaigns import two_way_campaign
+
+    campaign, shopper = two_way_campaign(), UserFactory()
+    code = buy(campaign.merchant, shopper, ("fruit", "200.00")).earned_packets.get().code
+    order = buy(campaign.merchant, shopper, ("fruit", "50.00"), code=code)
+    order_refund(order=order, amount=Decimal("20.00"))  # before the worker: no rebate exists yet
+    rebates_credit_for_redemption(redemption_id=order.redemption.pk)
+
+    holder = Rebate.objects.get(redemption=order.redemption, role="holder")
+    assert holder.reversed_amount == Decimal("1.00")  # 2.50 × 20 / 50
+    call_command("audit")
+    assert "audit clean" in capsys.readouterr().out
+
+
+def test_audit_catches_a_refund_whose_share_the_rebates_never_gave_back(paid_out_rebate, capsys):
+    from packets.models import Refund
+
+    order, holder = paid_out_rebate
+    # Written behind the services' back: a refund no reversal followed (as a worker that forgot refunds would leave).
+    Refund.objects.create(order=order, amount=Decimal("20.00"), reason="test")
+
+    out = audit_findings(capsys)
+
+    assert f"rebate {holder.pk}: refunds of 20.00 out of 50.00 take back 1.00, it gave back 0.00" in out
+
+
 def test_audit_catches_a_reversal_taken_from_another_shoppers_wallet(paid_out_rebate, capsys):
     from campaigns.selectors import campaign_budget_account
     from rebates.ledger import Posting, ledger_post
