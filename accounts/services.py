@@ -14,7 +14,9 @@ from django.utils.translation import gettext as _
 from antifraud.devices import device_seen
 from antifraud.limits import EarnContext
 from common.errors import ApplicationError, Conflict
+from common.events import publish
 
+from .events import PacketsEarned
 from .models import Device, Merchant, User
 
 logger = logging.getLogger(__name__)
@@ -140,10 +142,8 @@ def user_register(
 
 
 def _issue(trigger: str, **kwargs) -> list:
-    from packets.services import packets_issue_for_event  # packets depends on accounts, not the reverse
-
     try:
-        return packets_issue_for_event(trigger=trigger, **kwargs)
+        return [packet for issued in publish(PacketsEarned(trigger=trigger, **kwargs)) for packet in issued]
     except Exception:  # a failed issuance must not fail the sign-up; operations find and re-issue it from the log
         logger.exception("issuing %s packets failed for %s", trigger, kwargs.get("shopper"))
         return []

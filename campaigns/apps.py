@@ -4,3 +4,13 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self):
+        from rebates.audit import audit_checks_register
+        from rebates.outbox import outbox_topic_register
+
+        from .programs import TOPIC_ORDER_PROGRAMS, programs_audit_checks
+        from .tasks_programs import order_program_effects
+
+        outbox_topic_register(TOPIC_ORDER_PROGRAMS, order_program_effects)
+        audit_checks_register(programs_audit_checks)

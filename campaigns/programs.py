@@ -34,7 +34,7 @@ from packets.models import Order, Refund
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
 from rebates.models import AccountKind, LedgerAccount
 from rebates.outbox import outbox_mark_done
-from rebates.services import Pockets, _into_available, _lock, _pockets
+from rebates.postings import Pockets, beneficiary_pockets, ledger_balances_lock, postings_into_available
 
 from .models import (
     Campaign,
@@ -130,7 +130,7 @@ def _multipliers(campaign: Campaign) -> tuple[Multiplier, ...]:
 
 
 def _cash_pockets(user_id: int) -> Pockets:
-    return _pockets(role="holder", form="cash", currency=CNY, user_id=user_id, merchant_id=None)
+    return beneficiary_pockets(role="holder", form="cash", currency=CNY, user_id=user_id, merchant_id=None)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
     if not held:
         pockets = _cash_pockets(inviter_id)
         accounts += [pockets.available, pockets.debt]
-    balances = _lock(accounts)
+    balances = ledger_balances_lock(accounts)
     reward = ReferralReward(
         program=program,
         order=order,
@@ -265,7 +265,7 @@ def referral_reward_for_order(*, order_id: int, now: datetime | None = None) -> 
         campaign_pause_budget_exhausted(campaign_id=campaign.pk)
         return reward
     postings = [Posting(budget, -amount)]
-    postings += [Posting(reserve, amount)] if held else _into_available(pockets, amount, balances)
+    postings += [Posting(reserve, amount)] if held else postings_into_available(pockets, amount, balances)
     reward.ledger_transaction, _ = ledger_post(
         kind="referral_reward",
         idempotency_key=f"referral:order:{order.pk}",
@@ -301,12 +301,12 @@ def _referral_confirm_post(reward: ReferralReward) -> None:
     remaining = reward.amount - reward.reversed_amount
     reserve = campaign_reserve_account(reward.program.campaign)
     pockets = _cash_pockets(reward.inviter_id)
-    balances = _lock([reserve, pockets.available, pockets.debt])
+    balances = ledger_balances_lock([reserve, pockets.available, pockets.debt])
     ledger_post(
         kind="referral_confirm",
         idempotency_key=f"referral:order:{reward.order_id}:confirm",
         reference=f"order:{reward.order_id}",
-        postings=[Posting(reserve, -remaining), *_into_available(pockets, remaining, balances)],
+        postings=[Posting(reserve, -remaining), *postings_into_available(pockets, remaining, balances)],
     )
 
 
@@ -409,7 +409,7 @@ def enrolment_create(
         raise EnrolmentExists(_("This enrolment was already reported."), details={"id": found})
 
     budget, reserve = campaign_budget_account(campaign), campaign_reserve_account(campaign)
-    balances = _lock([budget, reserve])
+    balances = ledger_balances_lock([budget, reserve])
     if balances[budget.pk] < reward:
         raise ProgramBudgetExhausted(_("The campaign budget cannot cover this enrolment's reward."))
     try:
@@ -520,12 +520,12 @@ def enrolment_attest(
 def _enrolment_pay(enrolment: Enrolment, *, now: datetime) -> None:
     reserve = campaign_reserve_account(enrolment.campaign)
     pockets = _cash_pockets(enrolment.teacher_id)
-    balances = _lock([reserve, pockets.available, pockets.debt])
+    balances = ledger_balances_lock([reserve, pockets.available, pockets.debt])
     ledger_post(
         kind="milestone_reward",
         idempotency_key=f"enrolment:{enrolment.pk}:pay",
         reference=f"enrolment:{enrolment.pk}",
-        postings=[Posting(reserve, -enrolment.reward), *_into_available(pockets, enrolment.reward, balances)],
+        postings=[Posting(reserve, -enrolment.reward), *postings_into_available(pockets, enrolment.reward, balances)],
     )
     enrolment.status = Enrolment.Status.PAID
     enrolment.paid_at = now
@@ -547,7 +547,9 @@ def enrolment_expire(*, enrolment_id: int, now: datetime | None = None) -> bool:
         return False
     budget = campaign_budget_account(Campaign(pk=enrolment.campaign_id))
     reserve = campaign_reserve_account(Campaign(pk=enrolment.campaign_id))
-    _lock([budget, reserve])  # ending a campaign locks its budget first: its status, read now, is settled
+    ledger_balances_lock(
+        [budget, reserve]
+    )  # ending a campaign locks its budget first: its status, read now, is settled
     campaign = Campaign.objects.get(pk=enrolment.campaign_id)
     destination = _campaign_funder(campaign) if campaign.status == Campaign.Status.ENDED else budget
     ledger_post(
@@ -655,8 +657,10 @@ def _feedback_grade_locked(
         budget = campaign_budget_account(program.campaign)
         backing = platform_account(AccountKind.POINTS_BACKING)
         external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
-        pockets = _pockets(role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None)
-        balances = _lock([budget, backing, external, pockets.available, pockets.debt])
+        pockets = beneficiary_pockets(
+            role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None
+        )
+        balances = ledger_balances_lock([budget, backing, external, pockets.available, pockets.debt])
         if balances[budget.pk] < cost:
             raise ProgramBudgetExhausted(_("The campaign budget cannot cover this feedback's reward."))
         # The cash cost backs the points; the points themselves are issued from the outside world.
@@ -668,7 +672,7 @@ def _feedback_grade_locked(
                 Posting(budget, -cost),
                 Posting(backing, cost),
                 Posting(external, -points),
-                *_into_available(pockets, points, balances),
+                *postings_into_available(pockets, points, balances),
             ],
         )
         feedback.ledger_transaction = txn
@@ -739,8 +743,10 @@ def _attribute(
 ) -> TrialAttribution:
     merchant_id = program.campaign.merchant_id
     pool = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
-    pockets = _pockets(role="issuer", form="marketing_credit", currency=CNY, user_id=None, merchant_id=merchant_id)
-    balances = _lock([pool, pockets.available, pockets.debt])
+    pockets = beneficiary_pockets(
+        role="issuer", form="marketing_credit", currency=CNY, user_id=None, merchant_id=merchant_id
+    )
+    balances = ledger_balances_lock([pool, pockets.available, pockets.debt])
     attribution = TrialAttribution(
         program=program,
         order=order,
@@ -757,7 +763,7 @@ def _attribute(
             kind="trial_attribution",
             idempotency_key=f"trial:attribution:order:{order.pk}",
             reference=f"order:{order.pk}",
-            postings=[Posting(pool, -amount), *_into_available(pockets, amount, balances)],
+            postings=[Posting(pool, -amount), *postings_into_available(pockets, amount, balances)],
         )
         attribution.status = TrialAttribution.Status.CREDITED
     attribution.save()
@@ -771,7 +777,7 @@ def _attribute(
 # Refunds: the share of a program reward that the refunded amount earned is taken back
 # ---------------------------------------------------------------------------------------------------------------------
 #
-# The rules are the packet rebates' (`rebates.services._reverse_share`): the reversed share is cumulative
+# The rules are the packet rebates' (`rebates.services.rebates_reverse_for_refund`): the reversed share is cumulative
 # (`reversed_amount` = amount × refunded / gross, rounded once), so partial refunds never add up to more than the
 # reward; value still held is voided back to its funder; credited value is taken from the beneficiary's available
 # balance and what the balance no longer holds (paid out, spent) becomes a debt netted from later rewards — never
@@ -809,11 +815,11 @@ def _referral_reverse(reward: ReferralReward, *, gross: Decimal, refunded: Decim
     budget = campaign_budget_account(campaign)
     if reward.status == ReferralReward.Status.PENDING:
         reserve = campaign_reserve_account(campaign)
-        _lock([budget, reserve])
+        ledger_balances_lock([budget, reserve])
         postings = [Posting(reserve, -units), Posting(budget, units)]
     else:
         pockets = _cash_pockets(reward.inviter_id)
-        balances = _lock([budget, pockets.available, pockets.debt])
+        balances = ledger_balances_lock([budget, pockets.available, pockets.debt])
         postings = [Posting(budget, units), *_claw_back(pockets, units, balances)]
     ledger_post(
         kind="referral_reverse",
@@ -838,10 +844,10 @@ def _attribution_reverse(attribution: TrialAttribution, *, gross: Decimal, refun
     if units <= 0:
         return ZERO
     pool = platform_account(AccountKind.PLATFORM_MARKETING_POOL)
-    pockets = _pockets(
+    pockets = beneficiary_pockets(
         role="issuer", form="marketing_credit", currency=CNY, user_id=None, merchant_id=attribution.merchant_id
     )
-    balances = _lock([pool, pockets.available, pockets.debt])
+    balances = ledger_balances_lock([pool, pockets.available, pockets.debt])
     ledger_post(
         kind="trial_attribution_reverse",
         idempotency_key=f"trial:attribution:order:{attribution.order_id}:reverse:{key}",
@@ -864,8 +870,10 @@ def _feedback_reverse(feedback: Feedback, *, now: datetime) -> bool:
     budget = campaign_budget_account(Campaign(pk=feedback.program.campaign_id))
     backing = platform_account(AccountKind.POINTS_BACKING)
     external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
-    pockets = _pockets(role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None)
-    balances = _lock([budget, backing, external, pockets.available, pockets.debt])
+    pockets = beneficiary_pockets(
+        role="holder", form="points", currency=POINTS, user_id=feedback.shopper_id, merchant_id=None
+    )
+    balances = ledger_balances_lock([budget, backing, external, pockets.available, pockets.debt])
     ledger_post(
         kind="trial_feedback_reverse",
         idempotency_key=f"trial:feedback:{feedback.pk}:reverse",
@@ -931,8 +939,12 @@ def programs_for_order(*, order_id: int) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Audit: the program rows and the ledger agree (to be added to rebates.audit.run_audit).
+# Audit: the program rows and the ledger agree (registered with rebates.audit by CampaignsConfig.ready).
 # ---------------------------------------------------------------------------------------------------------------------
+
+
+def programs_audit_checks() -> dict[str, list[str]]:
+    return {"program rewards match the ledger": programs_audit()}
 
 
 def programs_audit() -> list[str]:

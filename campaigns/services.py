@@ -8,12 +8,14 @@ from django.utils.translation import gettext as _
 from accounts.models import Merchant
 from antifraud.scam import campaign_approval_check
 from common.errors import ApplicationError, Conflict
+from common.events import publish
 from rebates.floats import floats_collect
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind
 
 from . import errors
+from .events import CampaignClosing
 from .history import rule_changes_record, rule_fields
 from .models import Campaign
 from .selectors import campaign_budget_account, campaign_outstanding_account
@@ -112,9 +114,7 @@ def campaign_change_status(*, user, campaign: Campaign, status: str, reason: str
 
 def _campaign_close(campaign: Campaign) -> None:
     """Ended: unspent packets expire back to the budget, then the budget returns to whoever funded it."""
-    from packets.services import packets_expire_for_campaign  # packets depends on campaigns, not the reverse
-
-    packets_expire_for_campaign(campaign_id=campaign.pk)
+    publish(CampaignClosing(campaign_id=campaign.pk))
     budget = campaign_budget_account(campaign)
     ledger_accounts_lock([budget.pk])
     left = floats_collect(budget)  # the floats' money is the budget's too: it all goes back

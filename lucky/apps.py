@@ -6,3 +6,10 @@ class LuckyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "lucky"
     verbose_name = _("Lucky money")
+
+    def ready(self):
+        from rebates.audit import audit_checks_register
+
+        from .audit import lucky_audit
+
+        audit_checks_register(lucky_audit)

@@ -66,7 +66,7 @@ class RefundAdmin(MerchantScopedReadOnlyAdmin):
 
 @admin.register(CheckIn)
 class CheckInAdmin(ReadOnlyAdmin):
-    """Daily check-ins as `services.checkin_record` wrote them; read-only (a check-in may have issued packets).
+    """Daily check-ins as `checkin.checkin_record` wrote them; read-only (a check-in may have issued packets).
     A shopper's record, not a merchant's: only platform operators see it (merchant roles lack view_checkin)."""
 
     list_display = ("day", "user", "streak", "created_at")

@@ -16,8 +16,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import formats, timezone
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from accounts.models import Merchant, User
 from campaigns.rules import CartLine
@@ -588,6 +588,17 @@ def packets_in_tab(user: User, tab: str, *, now: datetime) -> QuerySet[Packet]:
 
 def packet_tab_counts(user: User, *, now: datetime) -> dict[str, int]:
     return {tab: packets_in_tab(user, tab, now=now).count() for tab in PACKET_TABS}
+
+
+def rebate_label(rebate: Rebate, order: Order) -> str:
+    """Whose rebate it is, as the order's shopper reads it."""
+    if rebate.beneficiary_user_id == order.shopper_id:
+        return gettext("Your rebate")
+    if rebate.beneficiary_merchant_id:
+        return gettext("The merchant's rebate")
+    if rebate.role == "issuer":
+        return gettext("The sender's rebate")  # person → person: whoever sent the packet
+    return rebate.get_role_display()
 
 
 def rebate_amount_text(rebate: Rebate) -> str:

@@ -306,16 +306,6 @@ def _render_checkout(
 # --- the order result page -----------------------------------------------------------------------------------------
 
 
-def _rebate_label(rebate, order: Order) -> str:
-    if rebate.beneficiary_user_id == order.shopper_id:
-        return _("Your rebate")
-    if rebate.beneficiary_merchant_id:
-        return _("The merchant's rebate")
-    if rebate.role == "issuer":
-        return _("The sender's rebate")  # person → person: whoever sent the packet
-    return rebate.get_role_display()
-
-
 def _rebate_context(order: Order) -> dict:
     state, order_rebate_rows = order_rebates(order)
     rebates = []
@@ -323,7 +313,7 @@ def _rebate_context(order: Order) -> dict:
         rebates.append(
             {
                 "role": rebate.role,
-                "label": _rebate_label(rebate, order),
+                "label": store.rebate_label(rebate, order),
                 "amount": str(rebate.amount),
                 "currency": rebate.currency,
                 "display": store.rebate_amount_text(rebate),

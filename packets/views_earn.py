@@ -3,7 +3,7 @@ the daily check-in with its streak, and "share my link" with a QR code.
 
 Every page names the campaign(s) behind it with their organiser, whether the organiser is verified, and a link to
 the full public rules. Claiming goes through `packets.batch.packet_claim`; check-in issues through
-`packets.services.checkin_record`, which issues like sign-up does."""
+`packets.checkin.checkin_record`, which issues like sign-up does."""
 
 from urllib.parse import urlencode
 
@@ -31,8 +31,8 @@ from common.errors import ApplicationError
 from common.money import format_cny
 
 from . import batch, codes, posters
+from .checkin import checkin_record, checkin_status
 from .models import Packet
-from .services import checkin_record, checkin_status
 from .store import PacketView
 
 CLAIM_RATE = "30/m"  # shared with the claim API (same group): codes are unguessable, this only spares the lock

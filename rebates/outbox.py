@@ -7,6 +7,7 @@ harmless."""
 import logging
 import time
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -24,17 +25,17 @@ TOPIC_REBATES_BATCH = "rebates.batch"
 _PUBLISH_RETRY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
+# Which Celery task consumes each topic; every app registers its own topics in its AppConfig.ready(), so the outbox
+# publishes for apps above rebates without importing them.
+_topic_tasks: dict[str, Any] = {}
+
+
+def outbox_topic_register(topic: str, task: Any) -> None:
+    _topic_tasks[topic] = task
+
+
 def _task_for(topic: str):
-    from campaigns.programs import TOPIC_ORDER_PROGRAMS
-    from campaigns.tasks_programs import order_program_effects
-
-    from .tasks import credit_rebates_batch, credit_redemption_rebates
-
-    return {
-        TOPIC_REDEMPTION_REBATES: credit_redemption_rebates,
-        TOPIC_REBATES_BATCH: credit_rebates_batch,
-        TOPIC_ORDER_PROGRAMS: order_program_effects,
-    }[topic]
+    return _topic_tasks[topic]
 
 
 def outbox_publish(topic: str, ref_id: int) -> bool:

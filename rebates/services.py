@@ -8,7 +8,6 @@ A clawback larger than the available balance leaves a debt that is netted from t
 """
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -26,13 +25,16 @@ from antifraud.scoring import ALLOW, BLOCK
 from campaigns.models import Campaign
 from campaigns.rules import CartLine, RebateLeg, rebate_legs
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account, campaign_reserve_account
+from common.events import publish
 from common.money import CNY, POINTS, ZERO, refunded_share
 from packets.models import Redemption, Refund
 
-from .ledger import Posting, ledger_account, ledger_accounts_many, ledger_post, ledger_post_many, platform_account
+from .events import RebateBlocked
+from .ledger import Posting, ledger_accounts_many, ledger_post, ledger_post_many, platform_account
 from .lock_objects import ledger_accounts_lock
 from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
+from .postings import Pockets, beneficiary_pockets, ledger_balances_lock, postings_into_available
 from .webhooks import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
 
 log = logging.getLogger(__name__)
@@ -47,34 +49,8 @@ def redemption_legs(redemption: Redemption) -> tuple[RebateLeg, ...]:
     )
 
 
-@dataclass(frozen=True)
-class Pockets:
-    """Where one rebate lives: its beneficiary's available, pending and debt accounts, in its currency."""
-
-    available: LedgerAccount
-    pending: LedgerAccount
-    debt: LedgerAccount
-
-
-def _pockets(*, role: str, form: str, currency: str, user_id: int | None, merchant_id: int | None) -> Pockets:
-    if role == "issuer" and merchant_id:
-        kinds = (
-            AccountKind.MERCHANT_MARKETING_CREDIT,
-            AccountKind.MERCHANT_CREDIT_PENDING,
-            AccountKind.MERCHANT_DEBT,
-        )
-        owner = {"merchant_id": merchant_id}
-    elif form == "points":
-        kinds = (AccountKind.SHOPPER_POINTS, AccountKind.SHOPPER_POINTS_PENDING, AccountKind.SHOPPER_DEBT)
-        owner = {"user_id": user_id}
-    else:
-        kinds = (AccountKind.SHOPPER_CASH, AccountKind.SHOPPER_CASH_PENDING, AccountKind.SHOPPER_DEBT)
-        owner = {"user_id": user_id}
-    return Pockets(*(ledger_account(kind=kind, currency=currency, **owner) for kind in kinds))
-
-
 def _rebate_pockets(rebate: Rebate) -> Pockets:
-    return _pockets(
+    return beneficiary_pockets(
         role=rebate.role,
         form=rebate.form,
         currency=rebate.currency,
@@ -87,24 +63,6 @@ def _funder(campaign_id: int, funding: str) -> LedgerAccount:
     if funding == "platform_pool":
         return platform_account(AccountKind.PLATFORM_MARKETING_POOL)
     return campaign_budget_account(Campaign(pk=campaign_id))
-
-
-def _lock(accounts) -> dict[int, Decimal]:
-    """Lock every account a step will touch, once, in primary-key order (no deadlocks); their balances."""
-    return {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts).items()}
-
-
-def _into_available(pockets: Pockets, units: Decimal, balances: dict[int, Decimal]) -> list[Posting]:
-    """Credit `units` to the available account, paying down any debt first."""
-    owed = -balances[pockets.debt.pk]
-    repay = min(units, owed) if owed > 0 else ZERO
-    postings = []
-    if repay:
-        postings.append(Posting(pockets.debt, repay))
-        balances[pockets.debt.pk] += repay
-    if units - repay:
-        postings.append(Posting(pockets.available, units - repay))
-    return postings
 
 
 @transaction.atomic
@@ -141,7 +99,7 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
         for leg in legs:
             user_id = packet.holder_id if leg.role == "holder" else issuer_user
             merchant_id = packet.issuer_merchant_id if leg.role == "issuer" and not issuer_user else None
-            pockets = _pockets(
+            pockets = beneficiary_pockets(
                 role=leg.role, form=leg.form, currency=leg.currency, user_id=user_id, merchant_id=merchant_id
             )
             planned.append((leg, user_id, merchant_id, pockets))
@@ -157,7 +115,7 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 platform_account(AccountKind.POINTS_BACKING),
                 platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS),
             ]
-        balances = _lock(involved)
+        balances = ledger_balances_lock(involved)
         postings = [Posting(reserve, -sum(leg.amount for leg in legs))]
         outstanding = campaign_outstanding_account(Campaign(pk=packet.campaign_id))
         for (leg, _user, _merchant, pockets), on_hold in zip(planned, held, strict=True):
@@ -173,7 +131,7 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
             postings += (
                 [Posting(pockets.pending, leg.units)]
                 if hold_until or on_hold
-                else _into_available(pockets, leg.units, balances)
+                else postings_into_available(pockets, leg.units, balances)
             )
         txn, _ = ledger_post(
             kind="rebate",
@@ -220,10 +178,8 @@ def rebates_credit_for_redemption(*, redemption_id: int) -> list[Rebate]:
                 _reverse_share(rebate, order=order, refunded_before=ZERO, refunded_now=refunded, key="credit")
         blocked = [r for r, v in zip(rebates, verdicts, strict=True) if v.decision == BLOCK]
         if blocked:
-            from antifraud.services import rebate_reject  # antifraud builds on rebates, not the reverse
-
             for rebate in blocked:  # held above, rejected now: the value goes back to its funder, on the record
-                rebate_reject(rebate_id=rebate.pk, actor=None, reason="blocked by its risk assessment")
+                publish(RebateBlocked(rebate_id=rebate.pk, reason="blocked by its risk assessment"))
     outbox_mark_done(topic=TOPIC_REDEMPTION_REBATES, ref_id=redemption.pk)
     return rebates
 
@@ -292,10 +248,10 @@ def _reverse_share(rebate: Rebate, *, order, refunded_before: Decimal, refunded_
         external = platform_account(AccountKind.PLATFORM_EXTERNAL, POINTS)
         # The funder (a budget or the pool) is BUFFERED and only credited here: it needs no lock, and taking it
         # after the order's row would cross a refund that reissues the packet (deposit, then budget).
-        balances = _lock([backing, external, pockets.available, pockets.pending, pockets.debt])
+        balances = ledger_balances_lock([backing, external, pockets.available, pockets.pending, pockets.debt])
         postings = [Posting(funder, cost), Posting(backing, -cost), Posting(external, units)]
     else:
-        balances = _lock([pockets.available, pockets.pending, pockets.debt])
+        balances = ledger_balances_lock([pockets.available, pockets.pending, pockets.debt])
         postings = [Posting(funder, units)]
     if rebate.form == "coupon":
         pass
@@ -330,7 +286,7 @@ def _coupon_reversal(rebate: Rebate, *, units: Decimal, target: Decimal, funder,
         outstanding = campaign_outstanding_account(Campaign(pk=rebate.redemption.packet.campaign_id))
         return [Posting(outstanding, -units), Posting(funder, units)]
     coupon = Packet.objects.select_for_update().get(pk=rebate.coupon_id)
-    _lock([pockets.debt])
+    ledger_balances_lock([pockets.debt])
     if coupon.status == Packet.Status.ISSUED and rebate.reversed_amount == 0 and target == rebate.amount:
         Packet.objects.filter(pk=coupon.pk).update(status=Packet.Status.REVOKED)
         return [Posting(campaign_outstanding_account(Campaign(pk=coupon.campaign_id)), -units), Posting(funder, units)]
@@ -405,12 +361,12 @@ def _post_confirmation(rebate: Rebate) -> None:
     balance, paying down any debt first. The caller holds the rebate's row lock and updates its status."""
     remaining = rebate.amount - rebate.reversed_amount
     pockets = _rebate_pockets(rebate)
-    balances = _lock([pockets.available, pockets.pending, pockets.debt])
+    balances = ledger_balances_lock([pockets.available, pockets.pending, pockets.debt])
     ledger_post(
         kind="rebate_confirm",
         idempotency_key=f"rebate:{rebate.pk}:confirm",
         reference=f"rebate:{rebate.pk}",
-        postings=[Posting(pockets.pending, -remaining), *_into_available(pockets, remaining, balances)],
+        postings=[Posting(pockets.pending, -remaining), *postings_into_available(pockets, remaining, balances)],
     )
 
 
@@ -535,7 +491,9 @@ def _credit_plain(redemption_ids: list[int]) -> list[int]:
             kinds_of = kinds["issuer_merchant"] if merchant_id else kinds["user"]
             pockets = Pockets(*(accounts[(kind, CNY, *owner)] for kind in kinds_of))
             postings += (
-                [Posting(pockets.pending, leg.units)] if hold_until else _into_available(pockets, leg.units, balances)
+                [Posting(pockets.pending, leg.units)]
+                if hold_until
+                else postings_into_available(pockets, leg.units, balances)
             )
             rows.append(
                 (

@@ -265,9 +265,7 @@ def _trace_step(kind: str, at, title: str, detail: str = "", *, state: str = "do
 
 def _rebate_steps(rebate, order) -> tuple[list[dict], list[dict]]:
     """One rebate's steps: (computed / credited / pending until the hold ends, its reversal if refunded)."""
-    from packets.views import _rebate_label
-
-    who = _rebate_label(rebate, order)
+    who = store.rebate_label(rebate, order)
     what = {"who": who, "amount": store.rebate_amount_text(rebate), "form": rebate.get_form_display()}
     credited = _("%(who)s credited: %(amount)s") % what
     steps = []

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from packets import batch as batches
 from packets import posters
+from packets.checkin import checkin_day, checkin_record
 from packets.models import CheckIn, Order, Packet
-from packets.services import LineInput, checkin_day, checkin_record, order_create, order_refund, packet_grant
+from packets.services import LineInput, order_create, order_refund, packet_grant
 from rebates.services import rebates_credit_for_redemption
 from tests.e2e.seed import event_campaign
 from tests.factories.accounts import MerchantFactory, MerchantStaffFactory, UserFactory

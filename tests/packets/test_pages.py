@@ -520,14 +520,14 @@ def test_order_page_says_rebates_are_being_computed_and_polls(shopper_client, sh
 
 
 def test_order_page_names_each_rebate_by_who_receives_it(shopper, shop):
-    from packets.views import _rebate_label
+    from packets.store import rebate_label
     from rebates.models import Rebate
 
     order = Order(shopper=shopper)
     mine = Rebate(role=Rebate.Role.HOLDER, beneficiary_user=shopper)
     merchant = Rebate(role=Rebate.Role.ISSUER, beneficiary_merchant=shop["merchant"])
     sender = Rebate(role=Rebate.Role.ISSUER, beneficiary_user=UserFactory())
-    labels = [_rebate_label(r, order) for r in (mine, merchant, sender)]
+    labels = [rebate_label(r, order) for r in (mine, merchant, sender)]
     assert labels == ["Your rebate", "The merchant's rebate", "The sender's rebate"]
 
 
