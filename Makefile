@@ -1,7 +1,8 @@
 # Two commands set everything up on a machine with only Python 3.11 and make:
 #   make run    PostgreSQL + Redis (embedded, or the servers named in DATABASE_URL / REDIS_URL / CELERY_BROKER_URL),
 #               migrate, demo data, then gunicorn + Celery worker + Celery beat until Ctrl-C
-#   make test   ruff, then pytest on real PostgreSQL + Redis; pytest arguments: make test PYTEST_ARGS="-x -k ledger"
+#   make test   ruff and the import layers (lint-imports), then pytest on real PostgreSQL + Redis; pytest arguments:
+#               make test PYTEST_ARGS="-x -k ledger"
 # Also: make bench / make chaos / make fraud (benchmark, fault-injection and fraud-corpus scripts in bench/).
 # Details: README.md, docs/CONFIGURATION.md
 
@@ -28,6 +29,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 test: lint
 	$(PY) -m config.runstack test $(if $(ALLOW_NO_TESTS),--allow-no-tests) -- pytest $(PYTEST_ARGS)
