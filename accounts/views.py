@@ -167,6 +167,6 @@ def profile(request):
         "form": form,
         "inviter": masked(user.invited_by),
         "invitees": user.invitees.count(),
-        "share_url": "/share/",  # packets.urls_earn, mounted at the root
+        "share_url": "/share/",  # packets/urls.py (earn), mounted at the root
     }
     return render(request, "accounts/profile.html", context, status=status)

@@ -2,21 +2,23 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from antifraud import urls as antifraud_urls
+from campaigns import urls as campaigns_urls
 from common import views as common_views
+from packets import urls as packets_urls
+from rebates import urls as rebates_urls
 
 # Error replies for any route: JSON under /api/, branded pages elsewhere (common/failures.py).
 handler404 = common_views.page_not_found
 handler500 = common_views.server_error
 
+# Each app's urls.py holds all its routes: its pages as `urlpatterns` (under the app's namespace) and its API as
+# `api_urlpatterns` (names without a namespace), mounted here under /api/v1/.
 api_v1 = [
-    path("", include("rebates.urls_api")),
-    path("", include("packets.urls_api")),
-    path("", include("campaigns.urls_api")),
-    path("", include("rebates.urls_payouts")),
-    path("", include("rebates.urls_webhooks")),
-    path("", include("campaigns.urls_programs")),
-    path("", include("packets.urls_batch")),
-    path("", include("antifraud.urls_api")),
+    *rebates_urls.api_urlpatterns,
+    *packets_urls.api_urlpatterns,
+    *campaigns_urls.api_urlpatterns,
+    *antifraud_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -27,7 +29,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("", include("packets.urls")),
-    path("", include("packets.urls_earn")),
+    path("", include((packets_urls.earn_urlpatterns, "earn"))),
     path("", include("rebates.urls")),
     path("", include("antifraud.urls")),
     path("api/v1/", include(api_v1)),

@@ -14,7 +14,7 @@ from packets.models import Packet
 from tests.e2e.seed import event_campaign
 from tests.factories.accounts import MerchantFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.e2e.urls")]
+pytestmark = pytest.mark.django_db
 
 URL = "/accounts/signup/"
 PASSWORD = "hongbao-2024!"

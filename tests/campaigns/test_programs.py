@@ -7,10 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.contrib import admin
 from django.core.management import call_command
 from django.db import IntegrityError, connections, transaction
-from django.urls import include, path
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -44,7 +42,6 @@ from campaigns.programs import (
 from campaigns.rules import Multiplier
 from campaigns.selectors import campaign_budget_account, campaign_reserve_account
 from campaigns.services import campaign_fund, platform_pool_fund
-from config.urls import urlpatterns as project_urls
 from packets.services import packet_grant
 from rebates.models import AccountKind, LedgerAccount, LedgerTransaction, OutboxEvent
 from rebates.services import rebates_credit_for_redemption
@@ -53,14 +50,6 @@ from tests.factories.accounts import MerchantFactory, MerchantStaffFactory, User
 from tests.factories.campaigns import CampaignFactory, two_way_campaign
 
 D = Decimal
-
-# Until config/urls.py includes campaigns.urls_programs, this module is its own urlconf (a later include is harmless).
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("api/v1/", include("campaigns.urls_programs")),
-    *project_urls,
-]
-URLS = pytest.mark.urls(__name__)
 
 
 def audit():
@@ -285,7 +274,6 @@ def teacher_and_enrolment(merchant_client, course):
     return teacher, reply.json()["id"]
 
 
-@URLS
 @pytest.mark.django_db
 def test_an_enrolment_reserves_the_teachers_300_from_the_budget_once_per_idempotency_key(merchant_client, course):
     teacher, student = UserFactory(), UserFactory()
@@ -301,7 +289,6 @@ def test_an_enrolment_reserves_the_teachers_300_from_the_budget_once_per_idempot
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_11_of_12_lessons_pays_the_teacher_nothing(merchant_client, teacher_and_enrolment):
     teacher, enrolment_id = teacher_and_enrolment
@@ -312,7 +299,6 @@ def test_11_of_12_lessons_pays_the_teacher_nothing(merchant_client, teacher_and_
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_12_lessons_and_a_passed_assessment_pay_the_teacher_300_once(merchant_client, course, teacher_and_enrolment):
     teacher, enrolment_id = teacher_and_enrolment
@@ -327,7 +313,6 @@ def test_12_lessons_and_a_passed_assessment_pay_the_teacher_300_once(merchant_cl
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_a_replayed_event_gets_the_same_reply_and_pays_nothing_more(merchant_client, teacher_and_enrolment):
     teacher, enrolment_id = teacher_and_enrolment
@@ -339,7 +324,6 @@ def test_a_replayed_event_gets_the_same_reply_and_pays_nothing_more(merchant_cli
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_a_used_event_id_with_another_payload_is_422(merchant_client, teacher_and_enrolment):
     _teacher, enrolment_id = teacher_and_enrolment
@@ -349,7 +333,6 @@ def test_a_used_event_id_with_another_payload_is_422(merchant_client, teacher_an
     assert Enrolment.objects.get(pk=enrolment_id).lessons_completed == 5
 
 
-@URLS
 @pytest.mark.django_db
 def test_an_unknown_or_another_platforms_enrolment_is_404(merchant_client, teacher_and_enrolment):
     _teacher, enrolment_id = teacher_and_enrolment
@@ -362,7 +345,6 @@ def test_an_unknown_or_another_platforms_enrolment_is_404(merchant_client, teach
     assert Enrolment.objects.get(pk=enrolment_id).status == "pending"
 
 
-@URLS
 @pytest.mark.django_db
 def test_past_the_deadline_the_enrolment_expires_its_reserve_returns_and_reports_are_409(
     merchant_client, course, teacher_and_enrolment
@@ -434,7 +416,6 @@ def test_the_scoring_rule_grades_by_how_much_was_written_not_by_the_stars():
         feedback_auto_grade(text="好" * 60, rating=6)
 
 
-@URLS
 @pytest.mark.django_db
 def test_feedback_is_accepted_only_for_the_shoppers_own_trial_orders(shopper_client, trial):
     client, shopper = shopper_client, shopper_client.shopper
@@ -453,7 +434,6 @@ def test_feedback_is_accepted_only_for_the_shoppers_own_trial_orders(shopper_cli
     assert Feedback.objects.count() == 1
 
 
-@URLS
 @pytest.mark.django_db
 def test_grading_a_rewards_500_points_from_the_budget_once(shopper_client, trial):
     client, shopper = shopper_client, shopper_client.shopper
@@ -468,7 +448,6 @@ def test_grading_a_rewards_500_points_from_the_budget_once(shopper_client, trial
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_the_admin_action_grades_a_and_rewards_once(client, trial):
     shopper = UserFactory()
@@ -486,7 +465,6 @@ def test_the_admin_action_grades_a_and_rewards_once(client, trial):
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_a_rule_graded_program_rewards_on_submission(shopper_client, trial):
     TrialProgram.objects.filter(pk=trial.pk).update(auto_grade=True)
@@ -523,7 +501,6 @@ def test_a_full_size_purchase_outside_the_window_earns_nothing(trial):
     books_clean()
 
 
-@URLS
 @pytest.mark.django_db
 def test_every_program_admin_page_renders_for_an_operator(client, trial, course):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))

@@ -32,7 +32,6 @@ pytestmark = [
     pytest.mark.e2e,
     pytest.mark.celery_worker,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.urls("tests.e2e.urls"),
 ]
 
 TEXT = {

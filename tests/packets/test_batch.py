@@ -23,6 +23,7 @@ from campaigns.models import Campaign, EarnRule
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account
 from packets import batch as batches
 from packets import codes, posters
+from packets import urls as packets_urls
 from packets.models import Packet, PacketBatch
 from packets.services import LineInput, order_create, packets_expire_due
 from rebates.models import Entry, LedgerTransaction
@@ -37,7 +38,7 @@ _bases = (CampaignAdmin,) if issubclass(CampaignAdmin, BatchAdminMixin) else (Ba
 site.register(Campaign, type("BatchCampaignAdmin", _bases, {}))
 urlpatterns = [
     path("admin/", site.urls),
-    path("api/v1/", include("packets.urls_batch")),
+    path("api/v1/", include(packets_urls.api_urlpatterns)),
     path("accounts/", include("accounts.urls")),
 ]
 URLS = pytest.mark.urls(__name__)

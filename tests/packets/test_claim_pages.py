@@ -20,7 +20,7 @@ from tests.e2e.seed import event_campaign
 from tests.factories.accounts import MerchantFactory, MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import CampaignFactory, two_way_campaign
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.e2e.urls")]
+pytestmark = pytest.mark.django_db
 D = Decimal
 
 

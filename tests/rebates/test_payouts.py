@@ -5,17 +5,13 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.contrib import admin
 from django.core.management import call_command
 from django.db import connection
-from django.urls import include, path
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-import rebates.admin_payouts  # noqa: F401 — registers the Payout admin before the admin URLs below are built
 from common.errors import Conflict
-from config import urls as project_urls
 from rebates import payouts, wechat
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind, LedgerTransaction
@@ -23,14 +19,6 @@ from rebates.payout_models import Payout, WechatOpenId
 from rebates.payout_tasks import payout_send
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.rebates.fake_wechat import FakeWechatPay, Keys, package_info_for, private_pem
-
-# Mounted here as well as (once wired) in config/urls.py, so these tests do not depend on the project's URL wiring.
-urlpatterns = [
-    path("admin/", admin.site.urls),
-    path("api/v1/", include("rebates.urls_payouts")),
-    *project_urls.urlpatterns,
-]
-pytestmark = pytest.mark.urls(__name__)
 
 PAYOUTS_URL = "/api/v1/payouts/"
 NOTIFY_URL = "/api/v1/payouts/notify/wechat/"
