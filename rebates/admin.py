@@ -2,8 +2,9 @@ from django.contrib import admin
 
 from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
 
-from . import admin_payouts, admin_webhooks  # noqa: F401 — register the payout and webhook admins
+from . import admin_payouts  # noqa: F401 — registers the payout admins
 from .models import Entry, LedgerAccount, LedgerTransaction, OutboxEvent, Rebate
+from .webhooks import admin as webhooks_admin  # noqa: F401 — registers the webhook admins
 
 
 @admin.register(LedgerAccount)

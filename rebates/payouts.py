@@ -31,11 +31,12 @@ from accounts.selectors import merchant_of
 from common.errors import ApplicationError, Conflict, NotFound
 from common.money import CNY, MoneyError, format_cny, quantize, to_minor
 
-from . import webhooks, wechat
+from . import wechat
 from .errors import InsufficientFunds
 from .ledger import ledger_account, platform_account, transfer
 from .models import AccountKind
 from .payout_models import Payout, WechatOpenId, out_bill_no_for
+from .webhooks import services as webhooks
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from .lock_objects import ledger_accounts_lock
 from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
 from .postings import Pockets, beneficiary_pockets, ledger_balances_lock, postings_into_available
-from .webhooks import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
+from .webhooks.services import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from . import ledger, outbox
 from .payout_tasks import payout_send, payouts_sweep  # noqa: F401 — registers the payout tasks
 from .services import rebates_confirm_due, rebates_credit_batch, rebates_credit_for_redemption
-from .webhook_tasks import webhook_deliver, webhooks_sweep  # noqa: F401 — registers the webhook tasks
+from .webhooks.tasks import webhook_deliver, webhooks_sweep  # noqa: F401 — registers the webhook tasks
 
 
 @shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, retry_backoff_max=30, max_retries=None)

@@ -45,9 +45,9 @@ from campaigns.models import (
 from campaigns.programs import enrolment_create
 from lucky.models import LuckyPacket
 from lucky.services import group_create, packet_send
-from rebates import webhooks
 from rebates.services import rebates_credit_for_redemption
-from rebates.webhook_models import WebhookDelivery
+from rebates.webhooks import services as webhooks
+from rebates.webhooks.models import WebhookDelivery
 from tests.campaigns.test_rules_in_orders import buy
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign

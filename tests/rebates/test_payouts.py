@@ -552,10 +552,10 @@ def test_a_lost_create_reply_is_asked_again_for_its_package_info(fake, shopper, 
 def test_settled_payouts_are_announced_to_the_merchants_whose_rebates_filled_the_wallet(
     fake, shopper, settings, monkeypatch
 ):
-    from rebates import webhooks
-    from rebates.webhook_models import WebhookDelivery
+    from rebates.webhooks import services as webhooks
+    from rebates.webhooks.models import WebhookDelivery
     from tests.factories.campaigns import two_way_campaign
-    from tests.rebates.test_webhooks import credit, spent_order
+    from tests.rebates.webhooks.test_webhooks import credit, spent_order
 
     settings.WEBHOOKS_ALLOW_PRIVATE_HOSTS = True
     monkeypatch.setattr(webhooks, "webhook_publish", lambda pk, countdown=0: True)

@@ -13,8 +13,8 @@ from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merc
 from common.admin import MerchantScopedReadOnlyAdmin
 from common.errors import ApplicationError
 
-from . import webhooks
-from .webhook_models import EventType, WebhookDelivery, WebhookEndpoint
+from . import services as webhooks
+from .models import EventType, WebhookDelivery, WebhookEndpoint
 
 
 class WebhookEndpointForm(forms.ModelForm):

@@ -21,11 +21,11 @@ from accounts.models import MerchantStaff
 from campaigns.models import Campaign
 from common.errors import ApplicationError
 from packets.services import order_refund
-from rebates import webhooks
 from rebates.models import Rebate
 from rebates.services import rebates_confirm_due, rebates_credit_for_redemption
-from rebates.webhook_models import WebhookDelivery, WebhookEndpoint
-from rebates.webhook_tasks import webhook_deliver
+from rebates.webhooks import services as webhooks
+from rebates.webhooks.models import WebhookDelivery, WebhookEndpoint
+from rebates.webhooks.tasks import webhook_deliver
 from tests.campaigns.test_rules_in_orders import buy
 from tests.conftest import wait_for
 from tests.factories.accounts import MerchantFactory, MerchantStaffFactory, UserFactory

@@ -1,6 +1,6 @@
 """Webhooks API for merchant admins: register endpoints, read the delivery log, send a delivery again.
 
-Thin views: input serializers for types, `rebates/webhooks.py` for every rule and write. docs/WEBHOOKS.md."""
+Thin views: input serializers for types, `rebates/webhooks/services.py` for every rule and write. docs/WEBHOOKS.md."""
 
 import json
 
@@ -22,8 +22,8 @@ from accounts.models import MerchantStaff
 from common.api import ERROR
 from common.errors import ApplicationError, NotFound
 
-from . import webhooks
-from .webhook_models import EventType, WebhookDelivery, WebhookEndpoint
+from . import services as webhooks
+from .models import EventType, WebhookDelivery, WebhookEndpoint
 
 
 class MerchantAdminOnly:

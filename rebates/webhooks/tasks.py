@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import webhooks
+from . import services as webhooks
 
 
 @shared_task(acks_late=True)

@@ -32,7 +32,7 @@ from django.utils.translation import gettext as _
 
 from common.errors import ApplicationError, NotFound
 
-from .webhook_models import EventType, WebhookDelivery, WebhookEndpoint
+from .models import EventType, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ def _rebate_merchants(rebate) -> set[int]:
 
 
 def _rebates_loaded(rebate_ids):
-    from .models import Rebate
+    from ..models import Rebate
 
     return Rebate.objects.select_related("redemption__packet__campaign", "redemption__order").filter(
         pk__in=list(rebate_ids)
@@ -337,7 +337,7 @@ def webhooks_emit_rebate_reversed(*, rebate_id: int, amount: Decimal, reason: st
 def _payout_merchants(payout) -> set[int]:
     """Merchants whose campaigns credited cash rebates to the payout's beneficiary (the wallet is one pot, so each of
     them hears about the withdrawal)."""
-    from .models import Rebate
+    from ..models import Rebate
 
     return set(
         Rebate.objects.filter(beneficiary_user_id=payout.beneficiary_id, form="cash", currency="CNY")
@@ -380,7 +380,7 @@ def webhooks_emit_payout_finished(payout) -> int:
 
 def webhook_publish(delivery_id: int, countdown: float = 0) -> bool:
     """Publish the delivery task. A lost publish is harmless: the sweep publishes overdue deliveries."""
-    from .webhook_tasks import webhook_deliver
+    from .tasks import webhook_deliver
 
     try:
         webhook_deliver.apply_async(
