@@ -203,7 +203,11 @@ ROUTES: dict[str, Route] = {
     "lucky/": Route(PAGE, ("GET", "POST")),
     "lucky/groups/<int:group_id>/": Route(PAGE, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}),
     "lucky/groups/<int:group_id>/send/": Route(
-        PAGE, ("POST",), owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}
+        PAGE,
+        ("POST",),
+        owner=SHOPPER,
+        args=lambda w: {"group_id": w.lucky_group.pk},
+        bodies={"POST": lambda w: {"kind": "random", "total": "1.00", "share_count": 1, "token": uuid.uuid4()}},
     ),
     "lucky/groups/<int:group_id>/timeline.json": Route(
         PAGE, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}
