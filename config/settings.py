@@ -223,6 +223,10 @@ LUCKY_MAX_TOTAL = Decimal(os.environ.get("LUCKY_MAX_TOTAL", "200.00"))
 LUCKY_MAX_SHARES = int(os.environ.get("LUCKY_MAX_SHARES", 100))
 LUCKY_DAILY_SEND_LIMIT = Decimal(os.environ.get("LUCKY_DAILY_SEND_LIMIT", "2000.00"))
 LUCKY_EXPIRY_HOURS = int(os.environ.get("LUCKY_EXPIRY_HOURS", 24))
+# Request rates of the send and grab paths (django-ratelimit syntax), counted per account, per IP and per device, on
+# the API and the pages alike (lucky/limits.py).
+LUCKY_SEND_RATE = os.environ.get("LUCKY_SEND_RATE", "10/m")
+LUCKY_GRAB_RATE = os.environ.get("LUCKY_GRAB_RATE", "30/m")
 # Platform points are spendable at checkout at this rate (100 points = ¥1.00, so one point is one fen).
 POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 

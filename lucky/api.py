@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from common.api import ERROR, MoneyField
 from common.idempotency import idempotent
 
-from . import errors, selectors, services
+from . import errors, limits, selectors, services
 from .models import LuckyGroup, LuckyPacket, LuckyShare
 
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -104,10 +104,12 @@ class PacketCreateApi(APIView):
         summary="Send a lucky packet to a group or one person, from the caller's cash wallet",
         parameters=[IDEMPOTENCY_KEY],
         request=LuckyPacketCreateInput,
-        responses={201: LuckyPacketOutput, **PACKET_ERRORS, 409: ERROR, 413: ERROR, 422: ERROR},
+        responses={201: LuckyPacketOutput, **PACKET_ERRORS, 409: ERROR, 413: ERROR, 422: ERROR, 429: ERROR},
+        description="429 `rate_limited` past LUCKY_SEND_RATE sends per account or IP.",
     )
     @idempotent
     def post(self, request):
+        limits.send_rate_check(request)
         data = self.LuckyPacketCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         body = data.validated_data
@@ -151,11 +153,13 @@ class PacketGrabApi(APIView):
         operation_id="lucky_packets_grab",
         summary="Grab a share (a repeat returns the same share)",
         request=None,
-        responses={200: LuckyShareOutput, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 410: ERROR},
-        description="409 `all_grabbed` when every share is taken; 410 `packet_expired` after 24 h. A grab needs no "
-        "Idempotency-Key: each person holds at most one share of a packet, and grabbing again returns it.",
+        responses={200: LuckyShareOutput, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 410: ERROR, 429: ERROR},
+        description="409 `all_grabbed` when every share is taken; 410 `packet_expired` after 24 h; 429 `rate_limited` "
+        "past LUCKY_GRAB_RATE grabs per account or IP. A grab needs no Idempotency-Key: each person holds at most one "
+        "share of a packet, and grabbing again returns it.",
     )
     def post(self, request, packet_id: int):
+        limits.grab_rate_check(request)
         share = services.packet_grab(packet=_packet(request, packet_id), user=request.user)
         return Response(LuckyShareOutput(share).data)
 

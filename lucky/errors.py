@@ -20,6 +20,8 @@ GROUP_NOT_FOUND = _("No such group.")
 INVITATION_NOT_FOUND = _("This invitation link is not valid.")
 RECIPIENT_NOT_FOUND = _("No such person.")
 GROUP_OR_RECIPIENT = _("Send to a group (group_id) or to one person (recipient_id), not both.")
+SEND_RATE_LIMITED = _("Too many lucky packets sent in a short time. Please wait a minute and try again.")
+GRAB_RATE_LIMITED = _("Too many grabs in a short time. Please wait a minute and try again.")
 
 
 class LuckyError(ApplicationError):
@@ -50,3 +52,10 @@ class LuckyExpired(Conflict):
 
 class LuckyNotFound(NotFound):
     code = "not_found"
+
+
+class LuckyRateLimited(ApplicationError):
+    """The send or grab path's request-rate limit (per account, IP and device) turned the request away."""
+
+    status_code = 429
+    code = "rate_limited"

@@ -39,3 +39,18 @@ def shares_shown_to(packet: LuckyPacket, user) -> list[LuckyShare]:
 def packet_counts(packet: LuckyPacket) -> dict:
     grabbed = list(packet.shares.filter(grabbed_by__isnull=False).values_list("amount", flat=True))
     return {"grabbed_count": len(grabbed), "grabbed_amount": sum(grabbed, Decimal("0.00"))}
+
+
+def room_packets(group: LuckyGroup, *, changed_since=None) -> QuerySet[LuckyPacket]:
+    """A group room's packets, newest first; with `changed_since`, only those sent, grabbed from, or closed (all
+    grabbed, expired) after that moment."""
+    packets = LuckyPacket.objects.filter(group=group).select_related("sender")
+    if changed_since is not None:
+        packets = packets.filter(
+            Q(created_at__gt=changed_since) | Q(finished_at__gt=changed_since) | Q(shares__grabbed_at__gt=changed_since)
+        ).distinct()
+    return packets.order_by("-created_at", "-pk")
+
+
+def group_members(group: LuckyGroup) -> list:
+    return [m.user for m in group.memberships.select_related("user").order_by("joined_at", "pk")]

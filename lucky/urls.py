@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import api
+from . import api, views
 
 app_name = "lucky"
 
@@ -13,4 +13,11 @@ urlpatterns = [
     path("api/v1/lucky/groups/", api.GroupListCreateApi.as_view(), name="api-groups"),
     path("api/v1/lucky/groups/join/", api.GroupJoinApi.as_view(), name="api-groups-join"),
     path("api/v1/lucky/groups/<int:group_id>/", api.GroupDetailApi.as_view(), name="api-groups-detail"),
+    # pages
+    path("lucky/", views.my_groups, name="groups"),
+    path("lucky/groups/<int:group_id>/", views.group_room, name="room"),
+    path("lucky/groups/<int:group_id>/send/", views.packet_send, name="send"),
+    path("lucky/groups/<int:group_id>/timeline.json", views.room_timeline, name="timeline"),
+    path("lucky/packets/<int:packet_id>/grab/", views.packet_grab, name="grab"),
+    path("lucky/join/<str:token>/", views.group_join, name="join"),
 ]

@@ -200,6 +200,27 @@ ROUTES: dict[str, Route] = {
     "wallet/": Route(PAGE),
     "wallet/withdraw/": Route(PAGE, ("POST",)),
     "appeal/": Route(PAGE, ("GET", "POST")),
+    "lucky/": Route(PAGE, ("GET", "POST")),
+    "lucky/groups/<int:group_id>/": Route(PAGE, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}),
+    "lucky/groups/<int:group_id>/send/": Route(
+        PAGE,
+        ("POST",),
+        owner=SHOPPER,
+        args=lambda w: {"group_id": w.lucky_group.pk},
+        bodies={"POST": lambda w: {"kind": "random", "total": "1.00", "share_count": 1, "token": uuid.uuid4()}},
+    ),
+    "lucky/groups/<int:group_id>/timeline.json": Route(
+        PAGE, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}
+    ),
+    "lucky/packets/<int:packet_id>/grab/": Route(
+        PAGE, ("POST",), owner=SHOPPER, args=lambda w: {"packet_id": w.lucky_packet.pk}
+    ),
+    "lucky/join/<str:token>/": Route(
+        PAGE,
+        ("GET", "POST"),
+        args=lambda w: {"token": w.lucky_group.invite_token},
+        why="the invitation token is a bearer secret: whoever holds the link may see the group and join",
+    ),
     # API: collections (the caller's own rows only; covered by their apps' tests)
     "api/v1/rebates/": Route(API),
     "api/v1/wallet/": Route(API),
