@@ -279,6 +279,28 @@ class WaitSampler(threading.Thread):
 # --------------------------------------------------------------------------------------------------- load
 
 
+def float_slow_paths(campaign_ids) -> dict[str, int]:
+    """How often redemptions of these campaigns left the float fast path (`rebates/floats.py`): refills and
+    collects of a budget's floats, and redemptions that debited the budget row itself (every float busy)."""
+    from django.db.models import Q
+
+    from rebates.models import AccountKind, Entry, LedgerTransaction
+
+    budgets = Q(account__kind=AccountKind.CAMPAIGN_BUDGET, account__campaign_id__in=campaign_ids)
+    return {
+        "float_refills": LedgerTransaction.objects.filter(
+            kind="float_refill", entries__in=Entry.objects.filter(budgets, account__shard=0)
+        ).count(),
+        "float_collects": LedgerTransaction.objects.filter(
+            kind="float_collect", entries__in=Entry.objects.filter(budgets, account__shard=0)
+        ).count(),
+        "budget_row_debits": Entry.objects.filter(
+            budgets, account__shard=0, transaction__kind="redemption", amount__lt=0
+        ).count(),
+        "redemptions": Entry.objects.filter(budgets, transaction__kind="redemption", amount__lt=0).count(),
+    }
+
+
 def instance_name(kind: str, i: int) -> str:
     """Child names: web, worker for the first instance; web-2, worker-2 for the second (CpuSampler groups by kind)."""
     return kind if i == 0 else f"{kind}-{i + 1}"
@@ -892,6 +914,10 @@ def main(argv=None) -> int:
         print(f"  two-leg check      ok: all {redemptions} redemptions have one issuer (5.00) + one holder (2.50)")
     if not drained:
         ok = False
+
+    slow = float_slow_paths(seeded.campaign_ids)
+    results["float_slow_paths"] = slow
+    print(f"  float slow paths   {slow}  (one campaign's run)")
 
     print("  manage.py audit:")
     rc, output = bc.manage_audit(env)

@@ -254,3 +254,27 @@ def test_redemptions_refunds_credits_and_roll_ups_race_without_deadlock_and_keep
         budget = campaign_budget_account(campaign)
         assert budget.balance == sum_of_entries(budget)
     books_exact()
+
+
+def budget_row_debits(campaign) -> int:
+    """Redemptions that debited the budget's own row (held to COMMIT) instead of one of its floats."""
+    return Entry.objects.filter(
+        account=campaign_budget_account(campaign), transaction__kind="redemption", amount__lt=0
+    ).count()
+
+
+def test_more_concurrent_redemptions_than_floats_wait_on_a_float_not_on_the_budget_row(settings):
+    settings.LEDGER_FLOATS = 2
+    campaign = two_way_campaign(budget="5000.00")
+    errors = run_threads(spend, [(p,) for p in packets(campaign, 10)])  # creates the two floats
+    assert errors == []
+    before = budget_row_debits(campaign)
+    for run in range(20):
+        errors = run_threads(spend, [(p,) for p in packets(campaign, 10)])
+        assert errors == [], f"run {run}: {errors!r}"
+    assert budget_row_debits(campaign) == before
+    assert Redemption.objects.count() == 210
+    assert LedgerAccount.objects.filter(kind=AccountKind.CAMPAIGN_BUDGET, campaign=campaign, shard__gt=0).count() == 2
+    budget = campaign_budget_account(campaign)
+    assert budget.balance == sum_of_entries(budget) == D("5000.00") - 210 * (D("10.00") + LEGS)  # packet + legs
+    books_exact()
