@@ -16,7 +16,7 @@ BENCH_ARGS ?=
 # ALLOW_NO_TESTS=1: pytest's exit code 5 (nothing collected) counts as success (CI's marker-selected jobs).
 ALLOW_NO_TESTS ?=
 
-.PHONY: run test lint bench chaos fraud
+.PHONY: run test lint bench bench-grab chaos fraud
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || { echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
@@ -27,6 +27,8 @@ run: $(STAMP)
 	$(PY) -m config.runstack run
 
 lint: $(STAMP)
+	@# A committed symlink (once .venv itself) breaks every fresh checkout.
+	@! git ls-files -s 2>/dev/null | grep '^120000' || { echo "tracked symlinks above: untrack them"; exit 1; }
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
@@ -36,6 +38,9 @@ test: lint
 
 bench: $(STAMP)
 	$(PY) -m config.runstack test --durable -- python bench/redemption.py $(BENCH_ARGS)
+
+bench-grab: $(STAMP)
+	$(PY) -m config.runstack test --durable -- python bench/grab.py $(BENCH_ARGS)
 
 chaos: $(STAMP)
 	$(PY) -m config.runstack test --durable -- python bench/chaos.py $(BENCH_ARGS)

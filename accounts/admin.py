@@ -1,10 +1,13 @@
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from antifraud import services as antifraud_services
+from common.admin import TranslatedPermissionsMixin
 
 from . import services
 from .forms import UserAdminChangeForm, UserAdminCreationForm
@@ -35,7 +38,7 @@ def _decide(modeladmin, request, queryset, *, title, perform, done):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(TranslatedPermissionsMixin, DjangoUserAdmin):
     form = UserAdminChangeForm
     add_form = UserAdminCreationForm
     list_display = ("username", "phone", "email", "province", "city", "is_banned", "is_staff", "date_joined")
@@ -181,3 +184,11 @@ class DeviceAdmin(admin.ModelAdmin):
             perform=lambda pk, **kw: antifraud_services.device_unban(device_id=pk, **kw),
             done=lambda count: ngettext("%(count)d device unbanned.", "%(count)d devices unbanned.", count),
         )
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(TranslatedPermissionsMixin, DjangoGroupAdmin):
+    pass

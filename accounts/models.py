@@ -5,6 +5,7 @@ from django.contrib.auth.models import AbstractUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def new_invite_code() -> str:
@@ -17,7 +18,9 @@ class User(AbstractUser):
     phone = models.CharField(_("phone"), max_length=20, unique=True, null=True, blank=True)
     province = models.CharField(_("province"), max_length=32, blank=True)
     city = models.CharField(_("city"), max_length=32, blank=True)
-    invite_code = models.CharField(max_length=16, unique=True, default=new_invite_code, editable=False)
+    invite_code = models.CharField(
+        max_length=16, unique=True, default=new_invite_code, editable=False, verbose_name=_("invite code")
+    )
     is_banned = models.BooleanField(_("banned"), default=False)
     invited_by = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="invitees", verbose_name=_("invited by")
@@ -42,8 +45,10 @@ class User(AbstractUser):
 class Merchant(models.Model):
     name = models.CharField(_("name"), max_length=100, unique=True)
     is_verified = models.BooleanField(_("verified"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    staff = models.ManyToManyField(settings.AUTH_USER_MODEL, through="MerchantStaff", related_name="merchants")
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    staff = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="MerchantStaff", related_name="merchants", verbose_name=_("staff")
+    )
 
     class Meta:
         verbose_name = _("merchant")
@@ -58,28 +63,41 @@ class MerchantStaff(models.Model):
         ADMIN = "merchant_admin", _("merchant admin")
         CAMPAIGN_MANAGER = "campaign_manager", _("campaign manager")
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="memberships")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=32, choices=Role.choices)
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("merchant")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("user")
+    )
+    role = models.CharField(max_length=32, choices=Role.choices, verbose_name=_("role"))
 
     class Meta:
+        verbose_name = _("merchant staff")
+        verbose_name_plural = _("merchant staff")
         constraints = [models.UniqueConstraint(fields=["merchant", "user"], name="merchant_staff_unique")]
 
     def __str__(self):
-        return f"{self.user} @ {self.merchant} ({self.role})"
+        return f"{self.user} @ {self.merchant} ({self.get_role_display()})"
 
 
 class Device(models.Model):
     fingerprint = models.CharField(_("fingerprint"), max_length=128, unique=True)
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="devices"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="devices",
+        verbose_name=pgettext_lazy("device", "owner"),
     )
-    first_seen = models.DateTimeField(auto_now_add=True)
-    last_seen = models.DateTimeField(auto_now=True)
+    first_seen = models.DateTimeField(auto_now_add=True, verbose_name=_("first seen"))
+    last_seen = models.DateTimeField(auto_now=True, verbose_name=_("last seen"))
     is_banned = models.BooleanField(_("banned"), default=False)
     # Simple browser signals reported by the pages (screen, time zone, language): shown to reviewers, never a key.
     signals = models.JSONField(_("browser signals"), default=dict, blank=True)
-    accounts = models.ManyToManyField(settings.AUTH_USER_MODEL, through="DeviceUse", related_name="used_devices")
+    accounts = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="DeviceUse", related_name="used_devices", verbose_name=_("accounts")
+    )
 
     class Meta:
         verbose_name = _("device")

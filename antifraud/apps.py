@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class AntifraudConfig(AppConfig):
     name = "antifraud"
-    verbose_name = "Antifraud"
+    verbose_name = _("Antifraud")
 
     def ready(self):
         from common.events import subscribe

@@ -178,6 +178,9 @@ class RiskAssessment(models.Model):
             ),
         ]
 
+    def __str__(self):
+        return f"{self.get_subject_display()} · {self.get_decision_display()} ({self.score})"
+
 
 class Finding(models.Model):
     """What a detector found over recent activity, explained; reruns update the same finding (by fingerprint)."""

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
 from antifraud.admin import RiskPolicyInline  # platform operators only
@@ -127,7 +128,7 @@ class CampaignAdmin(BatchAdminMixin, MerchantScopedAdmin):
         (_("State"), {"fields": ("status", "status_reason", "tools")}),
         (_("Who and where"), {"fields": ("regions", "user_scope", "segments")}),
         (_("Limits"), {"fields": (("per_user_limit", "packet_limit"), "daily_budget_cap", "allow_stacking")}),
-        (_("Books"), {"fields": ("books", "counters", "burn_down")}),
+        (pgettext_lazy("ledger", "Books"), {"fields": ("books", "counters", "burn_down")}),
     )
     actions = ("activate", "pause", "end")
 

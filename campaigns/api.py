@@ -3,6 +3,7 @@
 Validation is the models' own `full_clean()` (the admin's messages, word for word) plus the cross-row checks of
 `campaigns.validation`; every change is recorded field by field through `campaigns.history`."""
 
+import re
 from dataclasses import replace
 from decimal import Decimal
 
@@ -24,6 +25,7 @@ from accounts.models import Merchant
 from accounts.selectors import is_platform_operator, merchant_of, scoped_to_merchant
 from common.api import ERROR, DateTimeField, MoneyField
 from common.errors import ApplicationError
+from common.money import amount_pattern
 
 from .history import campaign_changes_record, campaign_rules_snapshot
 from .models import Campaign, CategoryRate, EarnRule, MultiplierWindow, RebateRule, RuleChange
@@ -94,6 +96,28 @@ def _texts(help_text: str = "") -> serializers.ListField:
     return serializers.ListField(child=serializers.CharField(allow_blank=True), default=list, help_text=help_text)
 
 
+# The largest value of a PositiveIntegerField column: stated in the schema so a larger one is refused as invalid input.
+POSITIVE_INT_MAX = 2_147_483_647
+_POSITIVE_AMOUNT = amount_pattern(positive=True)[1:-1]
+_TIER = rf"{_POSITIVE_AMOUNT}:[1-9][0-9]{{0,8}}"
+# Tiers as the console's parser reads them (EarnRule.parsed_tiers), written as one anchored regex for the schema.
+TIERS_PATTERN = rf"^(?:{_TIER}(?:, ?{_TIER})*)?$"
+
+
+@extend_schema_field({"type": "string", "pattern": TIERS_PATTERN})
+class TiersField(serializers.CharField):
+    """Tiers in the pattern the schema states, matched whole (a `$` alone would let a trailing newline through)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value and not re.fullmatch(TIERS_PATTERN[1:-1], value):
+            raise serializers.ValidationError(_("Write tiers as amount:weight pairs, e.g. 5.00:70, 10.00:30."))
+        return value
+
+
 class EarnRuleInput(serializers.Serializer):
     id = serializers.IntegerField(
         required=False,
@@ -103,10 +127,8 @@ class EarnRuleInput(serializers.Serializer):
     trigger = serializers.ChoiceField(choices=EarnRule.Trigger.choices, default=EarnRule.Trigger.PURCHASE)
     threshold_amount = MoneyField(default=Decimal("0.00"), help_text="Order amount that earns (purchase only)")
     packet_amount = MoneyField()
-    tiers = serializers.CharField(
-        allow_blank=True, default="", help_text="Optional amount:weight pairs, e.g. 5.00:70, 10.00:30"
-    )
-    valid_days = serializers.IntegerField(default=30)
+    tiers = TiersField(allow_blank=True, default="", help_text="Optional amount:weight pairs, e.g. 5.00:70, 10.00:30")
+    valid_days = serializers.IntegerField(default=30, min_value=1, max_value=POSITIVE_INT_MAX)
     min_spend = MoneyField(default=Decimal("0.00"), help_text="Spend needed to use the packet (0 = none)")
     allowed_categories = _texts("Empty = every category")
     denied_categories = _texts()
@@ -143,7 +165,7 @@ class RebateRuleInput(serializers.Serializer):
     holder_cap = MoneyField(allow_null=True, default=None)
     base = serializers.ChoiceField(choices=RebateRule.Base.choices, default=RebateRule.Base.GROSS)
     holder_form = serializers.ChoiceField(choices=RebateRule.Form.choices, default=RebateRule.Form.CASH)
-    points_per_cny = serializers.IntegerField(default=100)
+    points_per_cny = serializers.IntegerField(default=100, min_value=1, max_value=POSITIVE_INT_MAX)
     issuer_funding = IssuerFundingField(default=RebateRule.Funding.CAMPAIGN_BUDGET)
     holder_funding = HolderFundingField(default=RebateRule.Funding.CAMPAIGN_BUDGET)
 
@@ -181,12 +203,19 @@ class CampaignInput(serializers.Serializer):
     regions = _texts("Provinces (广东) or cities (广东/深圳); empty = nationwide")
     user_scope = serializers.ChoiceField(choices=Campaign.UserScope.choices, default=Campaign.UserScope.ALL)
     segments = _texts()
-    per_user_limit = serializers.IntegerField(default=0, help_text="0 = no limit")
-    packet_limit = serializers.IntegerField(default=0, help_text="0 = no limit")
+    per_user_limit = serializers.IntegerField(
+        default=0, min_value=0, max_value=POSITIVE_INT_MAX, help_text="0 = no limit"
+    )
+    packet_limit = serializers.IntegerField(
+        default=0, min_value=0, max_value=POSITIVE_INT_MAX, help_text="0 = no limit"
+    )
     daily_budget_cap = MoneyField(default=Decimal("0.00"), help_text="0 = none")
     allow_stacking = serializers.BooleanField(default=False)
     hold_days = serializers.IntegerField(
-        default=0, help_text="Rebates stay pending this many days (e.g. the return window); 0 = at once"
+        default=0,
+        min_value=0,
+        max_value=POSITIVE_INT_MAX,
+        help_text="Rebates stay pending this many days (e.g. the return window); 0 = at once",
     )
     refund_packet_policy = serializers.ChoiceField(
         choices=Campaign.RefundPolicy.choices, default=Campaign.RefundPolicy.REISSUE

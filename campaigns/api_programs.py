@@ -3,7 +3,7 @@
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,10 +15,6 @@ from common.idempotency import idempotent
 
 from . import programs
 from .models import Enrolment, Feedback
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars"
-)
 
 
 def _merchant(request):
@@ -73,7 +69,6 @@ class EnrolmentCreateApi(APIView):
     @extend_schema(
         operation_id="milestones_enrolments_create",
         summary="Report an enrolment; the teacher's reward is reserved from the campaign budget",
-        parameters=[IDEMPOTENCY_HEADER],
         request=InputSerializer,
         responses={201: EnrolmentOutput, **{code: ERROR for code in (400, 401, 403, 404, 409, 413, 422)}},
         examples=[
@@ -162,7 +157,6 @@ class FeedbackCreateApi(APIView):
             "(else 400 `not_a_trial_order`); one per order (409 `feedback_exists`). A program that grades by its "
             "scoring rule grades and rewards at once; otherwise a reviewer grades it later."
         ),
-        parameters=[IDEMPOTENCY_HEADER],
         request=InputSerializer,
         responses={201: FeedbackOutput, **{code: ERROR for code in (400, 401, 404, 409, 413, 422)}},
         examples=[

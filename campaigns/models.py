@@ -27,6 +27,7 @@ class Campaign(models.Model):
         on_delete=models.PROTECT,
         related_name="campaigns",
         help_text=_("Empty for a platform campaign."),
+        verbose_name=_("merchant"),
     )
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("rules shown to shoppers"), blank=True)
@@ -34,7 +35,7 @@ class Campaign(models.Model):
     status_reason = models.CharField(_("status reason"), max_length=200, blank=True)
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Participants(models.TextChoices):
         MERCHANT_CONSUMER = "merchant_consumer", _("merchant → consumer")
@@ -78,7 +79,7 @@ class Campaign(models.Model):
         _("packet on refund"), max_length=8, choices=RefundPolicy.choices, default=RefundPolicy.REISSUE
     )
     # Race-free counter: incremented in the same UPDATE that checks the limit.
-    packets_issued = models.PositiveIntegerField(default=0, editable=False)
+    packets_issued = models.PositiveIntegerField(default=0, editable=False, verbose_name=_("packets issued"))
 
     class Meta:
         verbose_name = _("campaign")
@@ -120,7 +121,9 @@ class EarnRule(models.Model):
         REFERRAL = "referral", _("invited by a referrer")
         MANUAL = "manual", _("manual or batch grant")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="earn_rules")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="earn_rules", verbose_name=_("campaign")
+    )
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.PURCHASE)
     threshold_amount = models.DecimalField(_("order threshold"), default=Decimal("0.00"), **MONEY)
     packet_amount = models.DecimalField(_("packet amount"), **MONEY)
@@ -140,6 +143,7 @@ class EarnRule(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = _("earn rules")
         verbose_name = _("earn rule")
         constraints = [
             models.CheckConstraint(condition=Q(threshold_amount__gte=0), name="earn_threshold_non_negative"),
@@ -214,7 +218,9 @@ class RebateRule(models.Model):
         RATE = "rate", _("percent of the base")
         FIXED = "fixed", _("fixed amount")
 
-    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="rebate_rule")
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, related_name="rebate_rule", verbose_name=_("campaign")
+    )
     issuer_mode = models.CharField(_("issuer leg"), max_length=8, choices=Mode.choices, default=Mode.RATE)
     issuer_rate = models.DecimalField(_("issuer rate %"), default=Decimal("0.00"), **RATE)
     issuer_fixed = models.DecimalField(_("issuer fixed amount"), default=Decimal("0.00"), **MONEY)
@@ -228,10 +234,15 @@ class RebateRule(models.Model):
     points_per_cny = models.PositiveIntegerField(_("points per CNY"), default=100)
     coupon_min_spend = models.DecimalField(_("coupon: minimum spend"), default=Decimal("0.00"), **MONEY)
     coupon_valid_days = models.PositiveIntegerField(_("coupon: valid for days"), default=30)
-    issuer_funding = models.CharField(max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET)
-    holder_funding = models.CharField(max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET)
+    issuer_funding = models.CharField(
+        max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET, verbose_name=_("issuer funding")
+    )
+    holder_funding = models.CharField(
+        max_length=16, choices=Funding.choices, default=Funding.CAMPAIGN_BUDGET, verbose_name=_("holder funding")
+    )
 
     class Meta:
+        verbose_name_plural = _("rebate rules")
         verbose_name = _("rebate rule")
         constraints = [
             models.CheckConstraint(condition=Q(issuer_rate__gte=0, issuer_rate__lte=100), name="rebate_issuer_rate"),
@@ -246,7 +257,7 @@ class RebateRule(models.Model):
         ]
 
     def __str__(self):
-        return f"issuer {self.issuer_rate}% / holder {self.holder_rate}%"
+        return _("issuer %(issuer)s%% / holder %(holder)s%%") % {"issuer": self.issuer_rate, "holder": self.holder_rate}
 
     def clean(self):
         errors = {}
@@ -279,12 +290,15 @@ class RebateRule(models.Model):
 class CategoryRate(models.Model):
     """A per-category rate table (fruit 8 %, dairy 3 %): overrides a leg's flat rate on lines of that category."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="category_rates")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="category_rates", verbose_name=_("campaign")
+    )
     category = models.CharField(_("category"), max_length=50)
     issuer_rate = models.DecimalField(_("issuer rate %"), null=True, blank=True, **RATE)
     holder_rate = models.DecimalField(_("holder rate %"), null=True, blank=True, **RATE)
 
     class Meta:
+        verbose_name_plural = _("category rates")
         verbose_name = _("category rate")
         constraints = [
             models.UniqueConstraint(fields=["campaign", "category"], name="category_rate_unique"),
@@ -308,12 +322,15 @@ class CategoryRate(models.Model):
 class MultiplierWindow(models.Model):
     """雙倍返利: between two times, every rebate leg of the campaign is multiplied."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="multiplier_windows")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="multiplier_windows", verbose_name=_("campaign")
+    )
     starts_at = models.DateTimeField(_("starts at"))
     ends_at = models.DateTimeField(_("ends at"))
     factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=Decimal("2.00"))
 
     class Meta:
+        verbose_name_plural = _("multiplier windows")
         verbose_name = _("multiplier window")
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="multiplier_window_order"),
@@ -338,6 +355,8 @@ class CampaignUserCounter(models.Model):
     packets = models.PositiveIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("campaign user counter")
+        verbose_name_plural = _("campaign user counters")
         constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="campaign_user_counter_unique")]
 
 
@@ -349,6 +368,8 @@ class CampaignDayCounter(models.Model):
     spent = models.DecimalField(default=Decimal("0.00"), **MONEY)
 
     class Meta:
+        verbose_name = _("campaign day counter")
+        verbose_name_plural = _("campaign day counters")
         constraints = [models.UniqueConstraint(fields=["campaign", "day"], name="campaign_day_counter_unique")]
 
 
@@ -362,6 +383,7 @@ class RuleChange(models.Model):
     changes = models.JSONField()
 
     class Meta:
+        verbose_name_plural = _("rule changes")
         ordering = ["-at", "-pk"]
         verbose_name = _("rule change")
 
@@ -376,7 +398,9 @@ class ReferralProgram(models.Model):
     """雙倍返利: an inviter earns a % of what each invitee spends in the first days after signing up, multiplied by
     the campaign's multiplier window covering the order (seed: invitee spends 10.00 → 1.00, in a ×2 window 2.00)."""
 
-    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="referral_program")
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, related_name="referral_program", verbose_name=_("campaign")
+    )
     inviter_rate = models.DecimalField(_("inviter rate %"), **RATE)
     window_days = models.PositiveIntegerField(
         _("window (days after the invitee's sign-up)"),
@@ -385,6 +409,7 @@ class ReferralProgram(models.Model):
     )
 
     class Meta:
+        verbose_name_plural = _("referral programs")
         verbose_name = _("referral program")
         constraints = [
             models.CheckConstraint(
@@ -415,10 +440,16 @@ class ReferralReward(models.Model):
         UNFUNDED = "unfunded", _("not paid: the campaign budget could not cover it")
         REVERSED = "reversed", _("reversed: the order was refunded")
 
-    program = models.ForeignKey(ReferralProgram, on_delete=models.PROTECT, related_name="rewards")
-    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="referral_reward")
-    inviter = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="referral_rewards")
-    invitee = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
+    program = models.ForeignKey(
+        ReferralProgram, on_delete=models.PROTECT, related_name="rewards", verbose_name=_("program")
+    )
+    order = models.OneToOneField(
+        "packets.Order", on_delete=models.PROTECT, related_name="referral_reward", verbose_name=_("order")
+    )
+    inviter = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="referral_rewards", verbose_name=_("inviter")
+    )
+    invitee = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+", verbose_name=_("invitee"))
     base = models.DecimalField(_("order gross"), **MONEY)
     rate = models.DecimalField(_("rate %"), **RATE)
     factor = models.DecimalField(_("multiplier"), max_digits=4, decimal_places=2, default=Decimal("1.00"))
@@ -429,13 +460,19 @@ class ReferralReward(models.Model):
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
     # Held for a person's review (a risk verdict or a fraud finding): stays reserved, never confirmed, until released.
     held_for_review = models.BooleanField(_("held for review"), default=False)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
     ledger_transaction = models.ForeignKey(
-        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "rebates.LedgerTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("ledger transaction"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("referral rewards")
         verbose_name = _("referral reward")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="referral_reward_positive"),
@@ -459,11 +496,14 @@ class MilestoneProgram(models.Model):
     """紅包反向系統: a course platform's campaign pays the teacher a % of a student's tuition once the student has
     completed the required lessons and passed the assessment, before the enrolment's deadline."""
 
-    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="milestone_program")
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, related_name="milestone_program", verbose_name=_("campaign")
+    )
     # xgettext:no-python-format
     teacher_rate = models.DecimalField(_("teacher rate % of tuition"), **RATE)
 
     class Meta:
+        verbose_name_plural = _("milestone programs")
         verbose_name = _("milestone program")
         constraints = [
             models.CheckConstraint(
@@ -492,9 +532,15 @@ class Enrolment(models.Model):
         PAID = "paid", _("paid")
         EXPIRED = "expired", _("expired")
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="enrolments")
-    teacher = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="taught_enrolments")
-    student = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="enrolments")
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.PROTECT, related_name="enrolments", verbose_name=_("campaign")
+    )
+    teacher = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="taught_enrolments", verbose_name=_("teacher")
+    )
+    student = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="enrolments", verbose_name=_("student")
+    )
     external_id = models.CharField(_("course platform's id"), max_length=100)
     tuition = models.DecimalField(_("tuition"), **MONEY)
     lessons_required = models.PositiveIntegerField(_("lessons required"))
@@ -504,11 +550,12 @@ class Enrolment(models.Model):
     rate = models.DecimalField(_("teacher rate %"), **RATE)
     reward = models.DecimalField(_("teacher reward"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    expired_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    expired_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expired at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("enrolments")
         verbose_name = _("enrolment")
         constraints = [
             models.UniqueConstraint(fields=["campaign", "external_id"], name="enrolment_external_id_unique"),
@@ -533,15 +580,20 @@ class MilestoneAttestation(models.Model):
     """One progress report from the course platform. Its event id is unique per course platform (merchant): a
     replay gets the stored reply; the same id with another payload is refused."""
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="+")
-    enrolment = models.ForeignKey(Enrolment, on_delete=models.PROTECT, related_name="attestations")
-    event_id = models.CharField(max_length=100)
-    lessons_completed = models.PositiveIntegerField()
-    assessment_passed = models.BooleanField()
-    reply = models.JSONField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="+", verbose_name=_("merchant")
+    )
+    enrolment = models.ForeignKey(
+        Enrolment, on_delete=models.PROTECT, related_name="attestations", verbose_name=_("enrolment")
+    )
+    event_id = models.CharField(max_length=100, verbose_name=_("event ID"))
+    lessons_completed = models.PositiveIntegerField(verbose_name=_("lessons completed"))
+    assessment_passed = models.BooleanField(verbose_name=_("assessment passed"))
+    reply = models.JSONField(verbose_name=_("reply"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("milestone attestations")
         verbose_name = _("milestone attestation")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "event_id"], name="milestone_attestation_event_unique")
@@ -552,7 +604,9 @@ class TrialProgram(models.Model):
     """新品試用: a packet of this campaign buys a trial size; the shopper's feedback earns points scaled by its grade;
     the merchant earns a marketing-fee rebate on full-size purchases the trial drove, within the window."""
 
-    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="trial_program")
+    campaign = models.OneToOneField(
+        Campaign, on_delete=models.CASCADE, related_name="trial_program", verbose_name=_("campaign")
+    )
     trial_skus = ArrayField(models.CharField(max_length=64), blank=True, default=list, verbose_name=_("trial SKUs"))
     trial_category = models.CharField(_("trial category"), max_length=50, blank=True)
     full_skus = ArrayField(models.CharField(max_length=64), blank=True, default=list, verbose_name=_("full-size SKUs"))
@@ -571,6 +625,7 @@ class TrialProgram(models.Model):
     merchant_fee_rate = models.DecimalField(_("merchant marketing-fee rate % on full-size purchases"), **RATE)
 
     class Meta:
+        verbose_name_plural = _("trial programs")
         verbose_name = _("trial program")
         constraints = [
             models.CheckConstraint(
@@ -628,23 +683,36 @@ class Feedback(models.Model):
         REVIEWER = "reviewer", _("reviewer")
         RULE = "rule", _("scoring rule")
 
-    program = models.ForeignKey(TrialProgram, on_delete=models.PROTECT, related_name="feedback")
-    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="trial_feedback")
-    shopper = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="trial_feedback")
+    program = models.ForeignKey(
+        TrialProgram, on_delete=models.PROTECT, related_name="feedback", verbose_name=_("program")
+    )
+    order = models.OneToOneField(
+        "packets.Order", on_delete=models.PROTECT, related_name="trial_feedback", verbose_name=_("order")
+    )
+    shopper = models.ForeignKey(
+        "accounts.User", on_delete=models.PROTECT, related_name="trial_feedback", verbose_name=_("shopper")
+    )
     text = models.TextField(_("feedback"), max_length=4000)
     rating = models.PositiveSmallIntegerField(_("rating (1–5)"))
     grade = models.CharField(_("grade"), max_length=1, choices=Grade.choices, blank=True)
-    graded_by = models.CharField(max_length=16, choices=GradedBy.choices, blank=True)
-    reviewer = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    graded_at = models.DateTimeField(null=True, blank=True)
+    graded_by = models.CharField(max_length=16, choices=GradedBy.choices, blank=True, verbose_name=_("graded by"))
+    reviewer = models.ForeignKey(
+        "accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("reviewer")
+    )
+    graded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("graded at"))
     reward_cost = models.DecimalField(_("reward (CNY)"), default=Decimal("0.00"), **MONEY)
     reward_points = models.PositiveIntegerField(_("reward (points)"), default=0)
     ledger_transaction = models.ForeignKey(
-        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "rebates.LedgerTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("ledger transaction"),
     )
     # Set when a full refund of the trial order took the reward back (`trial:feedback:<id>:reverse`).
     reversed_at = models.DateTimeField(_("reward reversed at"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("trial feedback")
@@ -666,10 +734,18 @@ class TrialAttribution(models.Model):
         UNFUNDED = "unfunded", _("not paid: the platform marketing pool could not cover it")
         REVERSED = "reversed", _("reversed: the order was refunded")
 
-    program = models.ForeignKey(TrialProgram, on_delete=models.PROTECT, related_name="attributions")
-    order = models.OneToOneField("packets.Order", on_delete=models.PROTECT, related_name="trial_attribution")
-    trial_order = models.ForeignKey("packets.Order", on_delete=models.PROTECT, related_name="+")
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="trial_attributions")
+    program = models.ForeignKey(
+        TrialProgram, on_delete=models.PROTECT, related_name="attributions", verbose_name=_("program")
+    )
+    order = models.OneToOneField(
+        "packets.Order", on_delete=models.PROTECT, related_name="trial_attribution", verbose_name=_("order")
+    )
+    trial_order = models.ForeignKey(
+        "packets.Order", on_delete=models.PROTECT, related_name="+", verbose_name=_("trial order")
+    )
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="trial_attributions", verbose_name=_("merchant")
+    )
     base = models.DecimalField(_("full-size amount"), **MONEY)
     rate = models.DecimalField(_("rate %"), **RATE)
     amount = models.DecimalField(_("amount"), **MONEY)
@@ -677,11 +753,17 @@ class TrialAttribution(models.Model):
     reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     ledger_transaction = models.ForeignKey(
-        "rebates.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "rebates.LedgerTransaction",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("ledger transaction"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("trial attributions")
         verbose_name = _("trial attribution")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="trial_attribution_positive"),

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.selectors import scoped_to_merchant
 
@@ -15,6 +16,35 @@ STRICT_FORMFIELDS = {
 
 class StrictFieldsMixin:
     formfield_overrides = STRICT_FORMFIELDS
+
+
+PERMISSION_ACTIONS = {
+    "add": _("Can add %(model)s"),
+    "change": _("Can change %(model)s"),
+    "delete": _("Can delete %(model)s"),
+    "view": _("Can view %(model)s"),
+}
+
+
+def permission_label(permission) -> str:
+    """Django writes a default permission's name in English when it creates the row; say it in the reader's
+    language from the model's names instead. Other permissions keep their own name."""
+    model = permission.content_type.model_class()
+    action = permission.codename.split("_", 1)[0]
+    if model is None or action not in PERMISSION_ACTIONS or permission.codename != f"{action}_{model._meta.model_name}":
+        return str(permission)
+    described = PERMISSION_ACTIONS[action] % {"model": model._meta.verbose_name}
+    return f"{model._meta.app_config.verbose_name} | {described}"
+
+
+class TranslatedPermissionsMixin:
+    """For the user and group forms: the permission pickers show permission_label."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name in ("permissions", "user_permissions"):
+            field.label_from_instance = permission_label
+        return field
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

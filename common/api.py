@@ -4,10 +4,12 @@ import logging
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.validators import RegexValidator
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import inline_serializer
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -16,6 +18,7 @@ from . import errors
 from .datetimes import ACCEPTED_PATTERN, RFC3339_PATTERN, DateTimeError, format_datetime, parse_datetime
 from .errors import ApplicationError
 from .failures import UNAVAILABLE, error_body, unavailable_headers
+from .idempotency import HEADER, is_idempotent
 from .money import MoneyError, amount_pattern, parse_amount
 
 logger = logging.getLogger(__name__)
@@ -80,6 +83,10 @@ class MoneyField(serializers.DecimalField):
         kwargs.setdefault("decimal_places", 2)
         super().__init__(**kwargs)
 
+    def validate_empty_values(self, data):
+        # DecimalField reads "" and "  " as null when allow_null; in the money grammar only JSON null is null.
+        return serializers.Field.validate_empty_values(self, data)
+
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("not_a_string")
@@ -137,3 +144,71 @@ class DateTimeFieldSchema(OpenApiSerializerFieldExtension):
 ERROR = inline_serializer(
     "Error", {"code": serializers.CharField(), "message": serializers.CharField(), "details": serializers.DictField()}
 )
+
+
+# Statuses any operation may answer through the shared plumbing (validation, authentication, permissions, object
+# lookup, the middleware's size and media-type limits, idempotency conflicts, rate limits, a dependency down): every
+# operation documents them with the one error shape, so a client (and schemathesis) is never told a status is
+# impossible. 500 is not among them: a server error is a bug, never part of the contract.
+SHARED_ERROR_STATUSES = (400, 401, 403, 404, 405, 406, 409, 413, 414, 415, 422, 429, 503)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    HEADER,
+    location=OpenApiParameter.HEADER,
+    type={"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S"},
+    required=True,
+    description="1–255 characters, unique per request you mean to make once; a retry sends the same key.",
+)
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    location=OpenApiParameter.HEADER,
+    type=int,
+    response=[429, 503],
+    description="Seconds to wait before retrying (sent when the wait is known).",
+)
+
+
+class ProjectAutoSchema(AutoSchema):
+    """The project's OpenAPI generator (DEFAULT_SCHEMA_CLASS): rules every view shares are stated here once, from the
+    code itself, instead of being remembered per endpoint — the Idempotency-Key of an `@idempotent` method, the shared
+    error replies and their Retry-After."""
+
+    def get_override_parameters(self):
+        parameters = [RETRY_AFTER]
+        if is_idempotent(getattr(self.view, self.method.lower(), None)):
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters + super().get_override_parameters()
+
+    def _get_response_bodies(self, direction="response"):
+        # Below get_response_serializers, which @extend_schema(responses=...) replaces: the shared replies are added
+        # to every operation, whatever it declares.
+        responses = super()._get_response_bodies(direction)
+        for code in map(str, SHARED_ERROR_STATUSES):
+            responses.setdefault(code, self._get_response_for_code(ERROR, code, direction=direction))
+        return responses
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request":
+            _state_parser_rules(field, schema)
+        return schema
+
+
+# What DRF's own fields refuse without saying so in the schema: a NUL character in any string, a blank string where
+# blank is not allowed (DRF trims it first), an empty list where allow_empty=False.
+_NO_NUL = "^[^\\u0000]*$"
+_NOT_BLANK = "^[^\\u0000]*[^\\u0000\\s][^\\u0000]*$"
+
+
+def _state_parser_rules(field, schema: dict) -> None:
+    if isinstance(field, serializers.RegexField) and "pattern" not in schema:
+        # drf-spectacular states a RegexField's pattern only when it was given as a string, not compiled.
+        schema["pattern"] = next(v.regex.pattern for v in field.validators if isinstance(v, RegexValidator))
+    if isinstance(field, serializers.IPAddressField) and "format" not in schema:
+        schema.pop("pattern", None)
+        schema["anyOf"] = [{"format": "ipv4"}, {"format": "ipv6"}]
+    plain_string = schema.get("type") == "string" and not {"pattern", "format", "enum", "anyOf"} & schema.keys()
+    if plain_string and isinstance(field, serializers.CharField):
+        schema["pattern"] = _NO_NUL if field.allow_blank else _NOT_BLANK
+    if isinstance(field, serializers.ListField | serializers.ListSerializer) and not field.allow_empty:
+        schema.setdefault("minItems", 1)

@@ -92,7 +92,12 @@ def idempotent(view_method):
             IdempotencyRecord.objects.filter(pk=record.pk, state=IdempotencyRecord.State.IN_PROGRESS).delete()
             raise
 
+    wrapper.idempotent = True  # read by the schema generator (common.api.ProjectAutoSchema)
     return wrapper
+
+
+def is_idempotent(view_method) -> bool:
+    return getattr(view_method, "idempotent", False)
 
 
 def idempotency_records_purge() -> int:

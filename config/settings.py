@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "rebates",
     "antifraud",
     "lucky",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -109,7 +110,7 @@ CACHES = {
 # limit by the number of processes. Refuse to start with one.
 require_shared_cache(CACHES)
 RATELIMIT_USE_CACHE = "default"
-RATELIMIT_IP_META_KEY = "common.http.client_ip"  # behind the trusted proxies only (TRUSTED_PROXY_COUNT)
+RATELIMIT_IP_META_KEY = "common.http.ratelimit_ip"  # behind the trusted proxies only (TRUSTED_PROXY_COUNT)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
@@ -144,7 +145,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.api.ProjectAutoSchema",
     "EXCEPTION_HANDLER": "common.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "common.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
@@ -196,6 +197,17 @@ LEDGER_ROLLUP_SECONDS = float(os.environ.get("LEDGER_ROLLUP_SECONDS", 2))
 # a process rings the batch task at most once per REBATE_DOORBELL_SECONDS (rebates/outbox.py).
 REBATE_BATCH_SIZE = int(os.environ.get("REBATE_BATCH_SIZE", 100))
 REBATE_DOORBELL_SECONDS = float(os.environ.get("REBATE_DOORBELL_SECONDS", 0.05))
+# Usage spikes (reports/alerts.py, docs/REPORTS.md "Spikes and alerts"): a campaign's packets used in a 10-minute
+# window beyond SPIKE_FACTOR × the mean of the SPIKE_BASELINE_WINDOWS windows before it, and at least SPIKE_MIN_USES,
+# opens an alert; operators are told at OPERATIONS_ALERT_EMAILS (comma-separated) and by a POST to
+# OPERATIONS_ALERT_WEBHOOK_URL signed with OPERATIONS_ALERT_WEBHOOK_SECRET (either left empty: not used).
+SPIKE_DETECT_SECONDS = float(os.environ.get("SPIKE_DETECT_SECONDS", 60))
+SPIKE_FACTOR = Decimal(os.environ.get("SPIKE_FACTOR", "3"))
+SPIKE_BASELINE_WINDOWS = int(os.environ.get("SPIKE_BASELINE_WINDOWS", 12))
+SPIKE_MIN_USES = int(os.environ.get("SPIKE_MIN_USES", 20))
+OPERATIONS_ALERT_EMAILS = [a.strip() for a in os.environ.get("OPERATIONS_ALERT_EMAILS", "").split(",") if a.strip()]
+OPERATIONS_ALERT_WEBHOOK_URL = os.environ.get("OPERATIONS_ALERT_WEBHOOK_URL", "")
+OPERATIONS_ALERT_WEBHOOK_SECRET = os.environ.get("OPERATIONS_ALERT_WEBHOOK_SECRET", "")
 CELERY_BEAT_SCHEDULE = {
     "outbox-sweep": {"task": "rebates.tasks.outbox_sweep", "schedule": OUTBOX_SWEEP_SECONDS},
     "ledger-rollup": {"task": "rebates.tasks.ledger_rollup", "schedule": LEDGER_ROLLUP_SECONDS},
@@ -207,12 +219,30 @@ CELERY_BEAT_SCHEDULE = {
     "referral-rewards-confirm": {"task": "campaigns.tasks_programs.confirm_due_referral_rewards", "schedule": 60.0},
     "enrolments-expire": {"task": "campaigns.tasks_programs.expire_due_enrolments", "schedule": 60.0},
     "lucky-packets-expire": {"task": "lucky.tasks.lucky_packets_expire_due", "schedule": 60.0},
+    "report-rollups": {
+        "task": "reports.tasks.rollups_apply",
+        "schedule": float(os.environ.get("ROLLUP_APPLY_SECONDS", 10)),
+    },
+    "usage-spikes": {"task": "reports.tasks.usage_spikes_detect", "schedule": SPIKE_DETECT_SECONDS},
+    # Packets refused for budget or the daily cap, issued again once the campaign can pay (packets/services.py).
+    "packets-reissue": {
+        "task": "packets.tasks.packets_reissue_retryable",
+        "schedule": float(os.environ.get("REISSUE_SWEEP_SECONDS", 300)),
+    },
     # Fraud detectors (antifraud/detectors.py), ANTIFRAUD_DETECT_SECONDS apart; ANTIFRAUD_* thresholds documented there.
     "antifraud-detect": {
         "task": "antifraud.tasks.detect_all",
         "schedule": float(os.environ.get("ANTIFRAUD_DETECT_SECONDS", 600)),
     },
 }
+
+# Reports (docs/REPORTS.md): the longest range one report covers, and the range when none is asked for.
+REPORT_MAX_DAYS = int(os.environ.get("REPORT_MAX_DAYS", 366))
+REPORT_DEFAULT_DAYS = int(os.environ.get("REPORT_DEFAULT_DAYS", 30))
+# Operations (docs/REPORTS.md, "Operations"): the bearer token a Prometheus scraper sends to /metrics (empty: only a
+# platform operator's session may read it), and the window the rebate lag percentiles are taken over.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+REBATE_LAG_WINDOW_SECONDS = float(os.environ.get("REBATE_LAG_WINDOW_SECONDS", 3600))
 
 # Money limits: any single amount above this is refused as bad input.
 MAX_ORDER_AMOUNT = Decimal(os.environ.get("MAX_ORDER_AMOUNT", "1000000.00"))
@@ -222,6 +252,9 @@ IDEMPOTENCY_KEY_TTL_HOURS = 24
 LUCKY_MAX_TOTAL = Decimal(os.environ.get("LUCKY_MAX_TOTAL", "200.00"))
 LUCKY_MAX_SHARES = int(os.environ.get("LUCKY_MAX_SHARES", 100))
 LUCKY_DAILY_SEND_LIMIT = Decimal(os.environ.get("LUCKY_DAILY_SEND_LIMIT", "2000.00"))
+# What one person may receive by grabbing lucky packets per TIME_ZONE day: a collector account of sock puppets or a
+# laundering ring cannot take in more than this a day, whatever the number of senders.
+LUCKY_DAILY_RECEIVE_LIMIT = Decimal(os.environ.get("LUCKY_DAILY_RECEIVE_LIMIT", "2000.00"))
 LUCKY_EXPIRY_HOURS = int(os.environ.get("LUCKY_EXPIRY_HOURS", 24))
 # Request rates of the send and grab paths (django-ratelimit syntax), counted per account, per IP and per device, on
 # the API and the pages alike (lucky/limits.py).

@@ -7,6 +7,7 @@ from campaigns import urls as campaigns_urls
 from common import views as common_views
 from packets import urls as packets_urls
 from rebates import urls as rebates_urls
+from reports import urls as reports_urls
 
 # Error replies for any route: JSON under /api/, branded pages elsewhere (common/failures.py).
 handler404 = common_views.page_not_found
@@ -19,6 +20,7 @@ api_v1 = [
     *packets_urls.api_urlpatterns,
     *campaigns_urls.api_urlpatterns,
     *antifraud_urls.api_urlpatterns,
+    *reports_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -32,6 +34,7 @@ urlpatterns = [
     path("", include((packets_urls.earn_urlpatterns, "earn"))),
     path("", include("rebates.urls")),
     path("", include("antifraud.urls")),
+    path("", include("reports.urls")),  # /metrics
     path("api/v1/", include(api_v1)),
     path("", include("lucky.urls")),  # its pages and its API under /api/v1/lucky/
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

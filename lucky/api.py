@@ -2,7 +2,7 @@
 
 from django.contrib.auth import get_user_model
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -13,10 +13,6 @@ from common.idempotency import idempotent
 
 from . import errors, limits, selectors, services
 from .models import LuckyGroup, LuckyPacket, LuckyShare
-
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars"
-)
 
 
 class LuckyShareOutput(serializers.ModelSerializer):
@@ -102,7 +98,6 @@ class PacketCreateApi(APIView):
     @extend_schema(
         operation_id="lucky_packets_create",
         summary="Send a lucky packet to a group or one person, from the caller's cash wallet",
-        parameters=[IDEMPOTENCY_KEY],
         request=LuckyPacketCreateInput,
         responses={201: LuckyPacketOutput, **PACKET_ERRORS, 409: ERROR, 413: ERROR, 422: ERROR, 429: ERROR},
         description="429 `rate_limited` past LUCKY_SEND_RATE sends per account or IP.",
@@ -154,9 +149,10 @@ class PacketGrabApi(APIView):
         summary="Grab a share (a repeat returns the same share)",
         request=None,
         responses={200: LuckyShareOutput, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 410: ERROR, 429: ERROR},
-        description="409 `all_grabbed` when every share is taken; 410 `packet_expired` after 24 h; 429 `rate_limited` "
-        "past LUCKY_GRAB_RATE grabs per account or IP. A grab needs no Idempotency-Key: each person holds at most one "
-        "share of a packet, and grabbing again returns it.",
+        description="409 `all_grabbed` when every share is taken; 409 `daily_receive_limit_reached` when the share "
+        "would take the caller past LUCKY_DAILY_RECEIVE_LIMIT today (it is left for others); 410 `packet_expired` "
+        "after 24 h; 429 `rate_limited` past LUCKY_GRAB_RATE grabs per account or IP. A grab needs no "
+        "Idempotency-Key: each person holds at most one share of a packet, and grabbing again returns it.",
     )
     def post(self, request, packet_id: int):
         limits.grab_rate_check(request)
@@ -226,6 +222,23 @@ class GroupDetailApi(APIView):
     @extend_schema(operation_id="lucky_groups_retrieve", responses={200: LuckyGroupOutput, 401: ERROR, 404: ERROR})
     def get(self, request, group_id: int):
         return Response(LuckyGroupOutput(get_object_or_404(selectors.groups_of(request.user), pk=group_id)).data)
+
+
+class GroupLeaveApi(APIView):
+    @extend_schema(
+        operation_id="lucky_groups_leave",
+        summary="Leave a group (its owner cannot)",
+        request=None,
+        responses={204: None, 401: ERROR, 404: ERROR, 409: ERROR},
+        description="409 `owner_cannot_leave` for the group's owner; 404 `group_not_found` for a group the caller is "
+        "not in. Packets the caller sent stay in the room and still return to them on expiry.",
+    )
+    def post(self, request, group_id: int):
+        group = selectors.groups_of(request.user).filter(pk=group_id).first()
+        if group is None:
+            raise errors.LuckyNotFound(errors.GROUP_NOT_FOUND, code="group_not_found")
+        services.group_leave(group=group, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class GroupJoinApi(APIView):

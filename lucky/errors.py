@@ -22,6 +22,8 @@ RECIPIENT_NOT_FOUND = _("No such person.")
 GROUP_OR_RECIPIENT = _("Send to a group (group_id) or to one person (recipient_id), not both.")
 SEND_RATE_LIMITED = _("Too many lucky packets sent in a short time. Please wait a minute and try again.")
 GRAB_RATE_LIMITED = _("Too many grabs in a short time. Please wait a minute and try again.")
+DAILY_RECEIVE_LIMIT = _("You can receive at most %(limit)s in lucky packets a day; %(left)s is left today.")
+OWNER_CANNOT_LEAVE = _("The owner of a group cannot leave it.")
 
 
 class LuckyError(ApplicationError):
@@ -39,6 +41,14 @@ class LuckyNotAMember(ApplicationError):
 
 class LuckyNoFunds(Conflict):
     code = "insufficient_funds"
+
+
+class LuckyReceiveLimitReached(Conflict):
+    code = "daily_receive_limit_reached"
+
+
+class LuckyOwnerCannotLeave(Conflict):
+    code = "owner_cannot_leave"
 
 
 class LuckyAllGrabbed(Conflict):

@@ -6,11 +6,19 @@ from .models import LuckyPacket, LuckyShare
 
 # A per-sender advisory lock: two sends of one person take turns, so the daily total is checked exactly.
 _SENDER_LOCK_SPACE = 0x1C_4B
+# A per-grabber one: one person's grabs (of different packets) take turns, so their daily received total is exact.
+# Different grabbers never wait for each other on it.
+_GRABBER_LOCK_SPACE = 0x1C_4C
 
 
 def sender_lock(user_id: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_SENDER_LOCK_SPACE, user_id])
+
+
+def grabber_lock(user_id: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_GRABBER_LOCK_SPACE, user_id])
 
 
 def packet_lock(packet_id: int) -> LuckyPacket | None:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from common.money import from_minor, to_minor
 
 from . import errors, ledger
-from .lock_objects import free_share_claim, free_shares_lock, packet_lock, sender_lock
+from .lock_objects import free_share_claim, free_shares_lock, grabber_lock, packet_lock, sender_lock
 from .models import LuckyGroup, LuckyMembership, LuckyPacket, LuckyShare
 from .split import double_mean_split, equal_split
 
@@ -31,6 +31,17 @@ def group_join(*, user, invite_token: str) -> LuckyGroup:
         raise errors.LuckyNotFound(errors.INVITATION_NOT_FOUND, code="invitation_not_found")
     LuckyMembership.objects.get_or_create(group=group, user=user)
     return group
+
+
+@transaction.atomic
+def group_leave(*, group: LuckyGroup, user) -> None:
+    """Leave a group: its packets are no longer the leaver's to see or grab; what they sent stays in the room (and
+    comes back to them on expiry), what they grabbed stays theirs. The owner stays: a group always has one."""
+    if group.owner_id == user.pk:
+        raise errors.LuckyOwnerCannotLeave(errors.OWNER_CANNOT_LEAVE)
+    deleted, _ = LuckyMembership.objects.filter(group=group, user=user).delete()
+    if not deleted:
+        raise errors.LuckyNotFound(errors.GROUP_NOT_FOUND, code="group_not_found")
 
 
 def _day_start(now: datetime) -> datetime:
@@ -144,17 +155,36 @@ def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
         return mine
     if packet.status == LuckyPacket.Status.EXPIRED or packet.expires_at <= timezone.now():
         raise errors.LuckyExpired(errors.EXPIRED)
+    if packet.status == LuckyPacket.Status.GRABBED_OUT:
+        # Settled: no share is free and none will be. Most of a burst's grabbers arrive here; they are answered
+        # without the lock, the claim and the "why none left" query.
+        raise errors.LuckyAllGrabbed(errors.ALL_GRABBED)
     try:
         with transaction.atomic():
+            grabber_lock(user.pk)  # this person's grabs take turns from here, so the daily received total holds
             claimed = free_share_claim(packet_id=packet.pk, grabber_id=user.pk)
             if claimed is None:
                 raise _none_left(packet.pk)
             share_id, amount = claimed
+            _check_daily_receive_limit(user=user, share_id=share_id, amount=amount)
             ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount)
     except IntegrityError:
         # The same person's other grab (a double tap) won the unique (packet, grabber) race and has committed.
         return LuckyShare.objects.get(packet=packet, grabbed_by=user)
     return LuckyShare.objects.get(pk=share_id)
+
+
+def _check_daily_receive_limit(*, user, share_id: int, amount: Decimal) -> None:
+    """Refuse a claimed share that would take the grabber past LUCKY_DAILY_RECEIVE_LIMIT today; raising inside the
+    claim's transaction gives the share back to the others. The message tells what is left, not the share's amount."""
+    received_today = LuckyShare.objects.filter(grabbed_by=user, grabbed_at__gte=_day_start(timezone.now())).exclude(
+        pk=share_id
+    ).aggregate(s=Sum("amount"))["s"] or Decimal("0.00")
+    limit = settings.LUCKY_DAILY_RECEIVE_LIMIT
+    if received_today + amount > limit:
+        raise errors.LuckyReceiveLimitReached(
+            errors.DAILY_RECEIVE_LIMIT % {"limit": limit, "left": max(limit - received_today, Decimal("0.00"))}
+        )
 
 
 def _none_left(packet_id: int) -> errors.ApplicationError:

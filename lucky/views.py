@@ -72,6 +72,7 @@ def _render_room(request, group: LuckyGroup, *, form: SendForm | None = None, st
         "cursor": timezone.now().isoformat(),
         "form": form or SendForm(),
         "invite_link": link,
+        "is_owner": group.owner_id == request.user.pk,
         "LUCKY_MAX_TOTAL": settings.LUCKY_MAX_TOTAL,
         "LUCKY_MAX_SHARES": settings.LUCKY_MAX_SHARES,
         # segno's own markup (an inline <svg>); the URL inside is escaped into its <title>
@@ -125,6 +126,20 @@ def packet_send(request, group_id: int):
             request, _("Lucky packet of %(total)s sent.") % {"total": format_cny(Decimal(result["total"]))}
         )
     return redirect(reverse("lucky:room", args=[group.pk]) + f"#packet-{result['packet']}")
+
+
+@login_required
+@require_POST
+def group_leave(request, group_id: int):
+    """Leave the room (a member's button; the owner is told they cannot and stays)."""
+    group = _group_of(request, group_id)
+    try:
+        services.group_leave(group=group, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("lucky:room", group_id=group.pk)
+    messages.success(request, _("You left “%(name)s”.") % {"name": group})
+    return redirect("lucky:groups")
 
 
 def _grab_result(exc: ApplicationError | None, share: LuckyShare | None) -> tuple[str, str]:

@@ -1,8 +1,28 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin, StrictFieldsMixin
 
 from .models import CheckIn, Order, OrderLine, Packet, Product, Redemption, Refund
+from .store import category_label
+
+
+@admin.display(description=_("category"), ordering="category")
+def category_shown(obj) -> str:
+    """The category in the reader's language (the seed's codes have labels; others are shown as typed)."""
+    return category_label(obj.category)
+
+
+class CategoryFilter(admin.SimpleListFilter):
+    title = _("category")
+    parameter_name = "category"
+
+    def lookups(self, request, model_admin):
+        codes = model_admin.get_queryset(request).order_by("category").values_list("category", flat=True).distinct()
+        return [(code, category_label(code)) for code in codes]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(category=self.value()) if self.value() else queryset
 
 
 @admin.register(Packet)
@@ -18,7 +38,8 @@ class OrderLineInline(admin.TabularInline):
     model = OrderLine
     extra = 0
     can_delete = False
-    readonly_fields = ("sku", "name", "category", "quantity", "unit_price")
+    fields = ("sku", "name", category_shown, "quantity", "unit_price")
+    readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -53,8 +74,8 @@ class RedemptionAdmin(MerchantScopedReadOnlyAdmin):
 class ProductAdmin(StrictFieldsMixin, admin.ModelAdmin):
     """The demo store's catalogue."""
 
-    list_display = ("name", "merchant", "sku", "category", "price", "active")
-    list_filter = ("active", "category", "merchant")
+    list_display = ("name", "merchant", "sku", category_shown, "price", "active")
+    list_filter = ("active", CategoryFilter, "merchant")
     search_fields = ("name", "sku")
 
 

@@ -144,9 +144,6 @@ class OrderCreateApi(APIView):
     @extend_schema(
         operation_id="orders_create",
         summary="Record a paid order; spend its red packet and earn new ones",
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
-        ],
         request=OrderInputSerializer,
         responses={
             201: OrderOutput,
@@ -252,9 +249,6 @@ class OrderRefundApi(APIView):
     @extend_schema(
         operation_id="orders_refunds_create",
         summary="Refund (part of) an order; the rebates it earned are reversed in proportion",
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
-        ],
         request=RefundInputSerializer,
         responses={201: RefundOutputSerializer, **{code: ERROR for code in (400, 401, 403, 404, 409, 413, 422)}},
         examples=[OpenApiExample("Half of a 50.00 order", value={"amount": "25.00", "reason": "one item returned"})],

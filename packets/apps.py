@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PacketsConfig(AppConfig):
     name = "packets"
-    verbose_name = "Packets"
+    verbose_name = _("Packets")
 
     def ready(self):
         from accounts.events import PacketsEarned

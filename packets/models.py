@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -17,38 +18,74 @@ class Packet(models.Model):
         REVOKED = "revoked", _("revoked")
 
     code = models.CharField(_("code"), max_length=32, unique=True)
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="packets")
-    earn_rule = models.ForeignKey("campaigns.EarnRule", null=True, blank=True, on_delete=models.PROTECT)
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="packets", verbose_name=_("campaign")
+    )
+    earn_rule = models.ForeignKey(
+        "campaigns.EarnRule", null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("earn rule")
+    )
     issuer_merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="issued_packets"
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issued_packets",
+        verbose_name=_("issuer merchant"),
     )
     # A person who sent the packet (person → person, or the inviter of a referral): paid the issuer leg.
     issuer_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="sent_packets"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="sent_packets",
+        verbose_name=_("issuer user"),
     )
     # Empty until claimed, for batch-generated packets handed out by code, link or poster.
     holder = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="packets"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="packets",
+        verbose_name=_("holder"),
     )
     # Where the packet's value came from, and where an unused value returns (the campaign budget when empty).
     funding_account = models.ForeignKey(
-        "rebates.LedgerAccount", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "rebates.LedgerAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("funding account"),
     )
     channel = models.CharField(_("issued through"), max_length=16, default="order")
     amount = models.DecimalField(_("amount"), **MONEY)
     min_spend = models.DecimalField(_("minimum spend"), **MONEY)
-    categories = ArrayField(models.CharField(max_length=50), blank=True, default=list)
-    denied_categories = ArrayField(models.CharField(max_length=50), blank=True, default=list)
+    categories = ArrayField(models.CharField(max_length=50), blank=True, default=list, verbose_name=_("categories"))
+    denied_categories = ArrayField(
+        models.CharField(max_length=50), blank=True, default=list, verbose_name=_("denied categories")
+    )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ISSUED)
     issued_at = models.DateTimeField(_("issued at"))
     expires_at = models.DateTimeField(_("expires at"))
     used_at = models.DateTimeField(_("used at"), null=True, blank=True)
     source_order = models.ForeignKey(
-        "packets.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="earned_packets"
+        "packets.Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="earned_packets",
+        verbose_name=_("source order"),
     )
     # The generation batch of an unclaimed packet handed out by code (packets/batch.py); empty otherwise.
     batch = models.ForeignKey(
-        "packets.PacketBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="packets"
+        "packets.PacketBatch",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="packets",
+        verbose_name=_("batch"),
     )
 
     class Meta:
@@ -73,21 +110,29 @@ class Order(models.Model):
         API = "api", _("merchant API")
         STORE = "store", _("demo store")
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="orders")
-    shopper = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="orders", verbose_name=_("merchant")
+    )
+    shopper = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", verbose_name=_("shopper")
+    )
     order_no = models.CharField(_("order number"), max_length=64)
     gross_amount = models.DecimalField(_("gross amount"), **MONEY)
-    packet = models.ForeignKey(Packet, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    packet = models.ForeignKey(
+        Packet, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("packet")
+    )
     discount = models.DecimalField(_("discount"), **MONEY)
     points_used = models.PositiveIntegerField(_("points used"), default=0)
     points_discount = models.DecimalField(_("paid with points"), default=0, **MONEY)
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
-    channel = models.CharField(max_length=8, choices=Channel.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices, verbose_name=_("channel"))
     province = models.CharField(_("province"), max_length=32, blank=True)
     city = models.CharField(_("city"), max_length=32, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    device = models.ForeignKey("accounts.Device", null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(auto_now_add=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("IP address"))
+    device = models.ForeignKey(
+        "accounts.Device", null=True, blank=True, on_delete=models.SET_NULL, verbose_name=_("device")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("order")
@@ -109,18 +154,23 @@ class Order(models.Model):
 
 
 class OrderLine(models.Model):
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
-    sku = models.CharField(max_length=64)
-    name = models.CharField(max_length=200)
-    category = models.CharField(max_length=50)
-    quantity = models.PositiveIntegerField()
-    unit_price = models.DecimalField(**MONEY)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines", verbose_name=_("order"))
+    sku = models.CharField(max_length=64, verbose_name=_("SKU"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    category = models.CharField(max_length=50, verbose_name=_("category"))
+    quantity = models.PositiveIntegerField(verbose_name=_("quantity"))
+    unit_price = models.DecimalField(**MONEY, verbose_name=_("unit price"))
 
     class Meta:
+        verbose_name = _("order line")
+        verbose_name_plural = _("order lines")
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="line_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_price__gte=0), name="line_price_non_negative"),
         ]
+
+    def __str__(self):
+        return f"{self.name} × {self.quantity}"
 
     @property
     def line_total(self):
@@ -132,11 +182,21 @@ class PacketNotIssued(models.Model):
     packet or per-user limit, or an anti-fraud limit stopped it. The order's reply and page say so, instead of a
     silent empty list of earned packets."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="not_issued")
-    campaign = models.ForeignKey("campaigns.Campaign", on_delete=models.PROTECT, related_name="+")
-    earn_rule = models.ForeignKey("campaigns.EarnRule", on_delete=models.PROTECT, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="not_issued", verbose_name=_("order"))
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.PROTECT, related_name="+", verbose_name=_("campaign")
+    )
+    earn_rule = models.ForeignKey(
+        "campaigns.EarnRule", on_delete=models.PROTECT, related_name="+", verbose_name=_("earn rule")
+    )
     amount = models.DecimalField(_("amount"), **MONEY)
-    code = models.CharField(max_length=40)
+    code = models.CharField(_("reason"), max_length=40)  # the latest refusal's, when a re-issue was refused again
+    # Set when a re-issue succeeded (packets.services.packet_reissue_not_issued): the row stays as the record.
+    reissued_packet = models.OneToOneField(
+        Packet, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("re-issued as")
+    )
+    reissued_at = models.DateTimeField(_("re-issued at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("packet not issued")
@@ -156,16 +216,17 @@ class Redemption(models.Model):
 
     One-to-one with the packet: the database itself refuses a second use."""
 
-    packet = models.OneToOneField(Packet, on_delete=models.PROTECT, related_name="redemption")
-    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="redemption")
-    order_no = models.CharField(max_length=64)
-    order_amount = models.DecimalField(**MONEY)
-    items = models.JSONField()
-    used_at = models.DateTimeField()
+    packet = models.OneToOneField(Packet, on_delete=models.PROTECT, related_name="redemption", verbose_name=_("packet"))
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="redemption", verbose_name=_("order"))
+    order_no = models.CharField(max_length=64, verbose_name=_("order number"))
+    order_amount = models.DecimalField(**MONEY, verbose_name=_("order amount"))
+    items = models.JSONField(verbose_name=_("items"))
+    used_at = models.DateTimeField(verbose_name=_("used at"))
     # The campaign's rebate rule as it was at redemption: later edits never change a computed rebate.
-    rule_snapshot = models.JSONField()
+    rule_snapshot = models.JSONField(verbose_name=_("rule snapshot"))
 
     class Meta:
+        verbose_name_plural = _("redemptions")
         verbose_name = _("redemption")
 
     def __str__(self):
@@ -175,7 +236,9 @@ class Redemption(models.Model):
 class Product(models.Model):
     """An item of the demo store (/store/): what a cart line is made of. Prices are the merchant's, in CNY."""
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="products")
+    merchant = models.ForeignKey(
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="products", verbose_name=_("merchant")
+    )
     sku = models.CharField(_("SKU"), max_length=64)
     name = models.CharField(_("name"), max_length=200)
     category = models.CharField(_("category"), max_length=50)
@@ -238,12 +301,13 @@ class PacketBatch(models.Model):
 class Refund(models.Model):
     """A (partial) refund of an order. The refunded share reverses the rebates that share earned."""
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("order"))
     amount = models.DecimalField(_("amount"), **MONEY)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name_plural = _("refunds")
         verbose_name = _("refund")
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
 
@@ -256,7 +320,9 @@ class CheckIn(models.Model):
     Asia/Shanghai; the unique (user, day) makes a double submit one check-in. `streak` counts consecutive days
     ending with this one."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_ins")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_ins", verbose_name=_("user")
+    )
     day = models.DateField(_("day"))
     streak = models.PositiveIntegerField(_("streak (days)"), default=1)
     created_at = models.DateTimeField(_("checked in at"), auto_now_add=True)

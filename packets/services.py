@@ -406,8 +406,9 @@ def _issue_counted(
 
 def _not_issued(*, order: Order | None, rule: EarnRule, amount: Decimal, code: str) -> None:
     if order is not None:
-        PacketNotIssued.objects.create(
-            order=order, campaign_id=rule.campaign_id, earn_rule=rule, amount=amount, code=code
+        # A re-issue refused again keeps its one row (one outcome per order and rule), with the latest reason.
+        PacketNotIssued.objects.update_or_create(
+            order=order, earn_rule=rule, defaults={"campaign_id": rule.campaign_id, "amount": amount, "code": code}
         )
 
 
@@ -730,3 +731,73 @@ def _reissue_refunded_packet(order: Order, *, now: datetime) -> Packet | None:
         postings=postings,
     )
     return again
+
+
+# --- failed issuance, re-issued -------------------------------------------------------------------------------------
+
+# Refusals that may pass later by themselves: the budget is refilled, a new day starts under the daily cap. The
+# others are limits meant to hold (the campaign's packet limits, the anti-fraud limits): re-issuing them would
+# undo the limit.
+REISSUE_RETRYABLE_CODES = (BudgetExhausted.code, "daily_budget_cap_reached")
+
+
+@transaction.atomic
+def packet_reissue_not_issued(*, not_issued_id: int, now: datetime | None = None) -> Packet | None:
+    """Issue again a packet an order earned but did not get, to the order's shopper, exactly as the order would have
+    (budget, campaign limits and the anti-fraud limits of the order's IP and device all apply). Returns the packet,
+    or None when it is refused again (the row then holds the new reason). Idempotent: the row is locked, and a row
+    already re-issued returns its packet."""
+    now = now or timezone.now()
+    row = (
+        PacketNotIssued.objects.select_for_update(of=("self",))
+        .select_related("order__shopper", "order__device", "earn_rule__campaign")
+        .get(pk=not_issued_id)
+    )
+    if row.reissued_packet_id:
+        return row.reissued_packet
+    if row.code not in REISSUE_RETRYABLE_CODES:
+        raise PacketUnusable(
+            _("A packet refused for %(code)s is not re-issued: that limit is meant to hold.") % {"code": row.code},
+            code="not_retryable",
+        )
+    rule, order = row.earn_rule, row.order
+    campaign = rule.campaign
+    if not campaign.is_live(now):
+        raise PacketUnusable(str(campaign_errors.CAMPAIGN_NOT_LIVE), code="campaign_not_active")
+    accounts = {
+        ("budget", campaign.pk): campaign_budget_account(campaign),
+        ("outstanding", campaign.pk): campaign_outstanding_account(campaign),
+    }
+    available = {pk: a.balance for pk, a in ledger_accounts_lock(a.pk for a in accounts.values()).items()}
+    packet = _issue_counted(
+        campaign=campaign,
+        rule=rule,
+        amount=row.amount,
+        holder=order.shopper,
+        source_order=order,
+        accounts=accounts,
+        available=available,
+        now=now,
+        context=EarnContext(ip=order.ip, device=order.device),
+    )
+    if packet is not None:
+        PacketNotIssued.objects.filter(pk=row.pk).update(reissued_packet=packet, reissued_at=now)
+    return packet
+
+
+def packets_reissue_retryable(*, limit: int = 200, now: datetime | None = None) -> int:
+    """The sweeper: re-issue the retryable refusals of running campaigns, oldest first, each in its own
+    transaction; returns how many packets were issued."""
+    now = now or timezone.now()
+    pending = (
+        PacketNotIssued.objects.filter(
+            reissued_packet__isnull=True,
+            code__in=REISSUE_RETRYABLE_CODES,
+            campaign__status=Campaign.Status.ACTIVE,
+            campaign__starts_at__lte=now,
+            campaign__ends_at__gt=now,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(packet_reissue_not_issued(not_issued_id=pk, now=now) is not None for pk in list(pending))

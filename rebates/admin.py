@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
 
@@ -9,10 +10,14 @@ from .webhooks import admin as webhooks_admin  # noqa: F401 — registers the we
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ("id", "kind", "currency", "user", "merchant", "campaign", "balance")
+    list_display = ("id", "kind", "currency", "user", "merchant", "campaign", "balance_shown")
     list_filter = ("kind", "currency")
     search_fields = ("user__phone", "merchant__name", "campaign__name")
     list_select_related = ("user", "merchant", "campaign")
+
+    @admin.display(description=_("balance"))
+    def balance_shown(self, obj):
+        return obj.balance
 
 
 class EntryInline(admin.TabularInline):

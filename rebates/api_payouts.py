@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -66,9 +66,6 @@ class PayoutListCreateApi(ListAPIView):
             "Reserves the amount from the cash wallet at once (409 insufficient_funds when it cannot cover it) and "
             "pays it out through WeChat Pay in the background; poll the list for the final status."
         ),
-        parameters=[
-            OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=True, description="1–255 chars")
-        ],
         request=PayoutInput,
         responses={
             201: PayoutOutput,

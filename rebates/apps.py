@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RebatesConfig(AppConfig):
     name = "rebates"
-    verbose_name = "Rebates"
+    verbose_name = _("Rebates")
 
     def ready(self):
         from .outbox import TOPIC_REBATES_BATCH, TOPIC_REDEMPTION_REBATES, outbox_topic_register

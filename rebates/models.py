@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from common.money import CNY, POINTS
 
@@ -67,26 +68,42 @@ POSTING_MODE_BY_KIND = {
 
 
 class LedgerAccount(models.Model):
-    kind = models.CharField(max_length=32, choices=AccountKind.choices)
-    currency = models.CharField(max_length=8, choices=[(CNY, CNY), (POINTS, POINTS)], default=CNY)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
-    merchant = models.ForeignKey("accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT)
-    campaign = models.ForeignKey("campaigns.Campaign", null=True, blank=True, on_delete=models.PROTECT)
+    kind = models.CharField(max_length=32, choices=AccountKind.choices, verbose_name=_("kind"))
+    currency = models.CharField(
+        max_length=8, choices=[(CNY, _("CNY")), (POINTS, _("points"))], default=CNY, verbose_name=_("currency")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("user")
+    )
+    merchant = models.ForeignKey(
+        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("merchant")
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("campaign")
+    )
     # LIVE accounts: moved by a database trigger on every entry insert. Other modes: the roll-up of the entries
     # before `watermark` (a transaction id: every transaction below it had finished when it was rolled up).
     # `audit` proves both. Read `balance`, which is always the exact one.
-    stored_balance = models.DecimalField(default=Decimal("0.00"), editable=False, db_column="balance", **MONEY)
-    allow_negative = models.BooleanField(default=False, editable=False)
-    posting_mode = models.CharField(
-        max_length=12, choices=PostingMode.choices, default=PostingMode.LIVE, editable=False
+    stored_balance = models.DecimalField(
+        default=Decimal("0.00"), editable=False, db_column="balance", **MONEY, verbose_name=_("stored balance")
     )
-    watermark = models.BigIntegerField(default=0, editable=False)
+    allow_negative = models.BooleanField(default=False, editable=False, verbose_name=_("allow negative"))
+    posting_mode = models.CharField(
+        max_length=12,
+        choices=PostingMode.choices,
+        default=PostingMode.LIVE,
+        editable=False,
+        verbose_name=_("posting mode"),
+    )
+    watermark = models.BigIntegerField(default=0, editable=False, verbose_name=_("watermark"))
     # 0: the account itself. 1..N: a float of a BUFFERED account (same owner and kind), a LIVE slice of its money
     # that redemptions debit without queueing on the account's own row (rebates/floats.py).
-    shard = models.PositiveSmallIntegerField(default=0, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    shard = models.PositiveSmallIntegerField(default=0, editable=False, verbose_name=_("shard"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
         constraints = [
             models.UniqueConstraint(
                 fields=["kind", "currency", "user", "merchant", "campaign", "shard"],
@@ -108,7 +125,7 @@ class LedgerAccount(models.Model):
         ]
 
     def __str__(self):
-        owner = self.user or self.merchant or self.campaign or "platform"
+        owner = self.user or self.merchant or self.campaign or _("platform")
         return f"{self.get_kind_display()} [{owner}] {self.currency}"
 
     def refresh_from_db(self, *args, **kwargs):
@@ -130,11 +147,20 @@ class LedgerAccount(models.Model):
 
 
 class LedgerTransaction(models.Model):
-    kind = models.CharField(max_length=32)
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    reference = models.CharField(max_length=100, db_index=True, help_text="The business event, e.g. redemption:42")
-    memo = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=32, verbose_name=_("kind"))
+    idempotency_key = models.CharField(max_length=200, unique=True, verbose_name=_("idempotency key"))
+    reference = models.CharField(
+        max_length=100,
+        db_index=True,
+        help_text=_("The business event, e.g. redemption:42"),
+        verbose_name=_("reference"),
+    )
+    memo = models.CharField(max_length=200, blank=True, verbose_name=_("memo"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("ledger transaction")
+        verbose_name_plural = _("ledger transactions")
 
     def __str__(self):
         return f"{self.kind} {self.reference}"
@@ -143,13 +169,21 @@ class LedgerTransaction(models.Model):
 class Entry(models.Model):
     """Append-only: the database refuses UPDATE and DELETE; corrections are new, reversing transactions."""
 
-    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
-    amount = models.DecimalField(**MONEY)
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries", verbose_name=_("transaction")
+    )
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", verbose_name=pgettext_lazy("ledger", "account")
+    )
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
 
     class Meta:
-        verbose_name_plural = "entries"
+        verbose_name = _("entry")
+        verbose_name_plural = _("entries")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="ledger_entry_non_zero")]
+
+    def __str__(self):
+        return f"{self.account} {self.amount}"
 
 
 class Rebate(models.Model):
@@ -170,30 +204,55 @@ class Rebate(models.Model):
         CREDITED = "credited", _("credited")
         REVERSED = "reversed", _("reversed")
 
-    redemption = models.ForeignKey("packets.Redemption", on_delete=models.PROTECT, related_name="rebates")
+    redemption = models.ForeignKey(
+        "packets.Redemption", on_delete=models.PROTECT, related_name="rebates", verbose_name=_("redemption")
+    )
     role = models.CharField(_("role"), max_length=8, choices=Role.choices)
     beneficiary_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="rebates"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rebates",
+        verbose_name=_("beneficiary user"),
     )
     beneficiary_merchant = models.ForeignKey(
-        "accounts.Merchant", null=True, blank=True, on_delete=models.PROTECT, related_name="rebates"
+        "accounts.Merchant",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rebates",
+        verbose_name=_("beneficiary merchant"),
     )
     amount = models.DecimalField(_("amount"), **MONEY)  # what the beneficiary receives, in `currency`
-    currency = models.CharField(max_length=8, default=CNY)
+    currency = models.CharField(max_length=8, default=CNY, verbose_name=_("currency"))
     cost = models.DecimalField(_("cost (CNY)"), default=Decimal("0.00"), **MONEY)  # what it cost its funder
-    funding = models.CharField(max_length=16, default="campaign_budget")  # campaign_budget | platform_pool
+    funding = models.CharField(
+        max_length=16,
+        default="campaign_budget",
+        # The values of campaigns' RebateRule.Funding (a lower layer cannot import it); labels only.
+        choices=[("campaign_budget", _("campaign budget")), ("platform_pool", _("platform marketing pool"))],
+        verbose_name=_("funding"),
+    )
     form = models.CharField(_("form"), max_length=16, choices=Form.choices)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CREDITED)
     hold_until = models.DateTimeField(_("held until"), null=True, blank=True)
     held_for_review = models.BooleanField(_("held for review"), default=False)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("confirmed at"))
     reversed_amount = models.DecimalField(_("reversed"), default=Decimal("0.00"), **MONEY)  # in `currency`
-    ledger_transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="rebates")
+    ledger_transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="rebates", verbose_name=_("ledger transaction")
+    )
     # A coupon rebate is a packet issued to the beneficiary, usable on the next purchase.
     coupon = models.OneToOneField(
-        "packets.Packet", null=True, blank=True, on_delete=models.PROTECT, related_name="rebate_coupon"
+        "packets.Packet",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rebate_coupon",
+        verbose_name=_("coupon"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("rebate")
@@ -215,7 +274,7 @@ class Rebate(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.role} {self.amount} {self.currency}"
+        return f"{self.get_role_display()} {self.amount} {self.currency}"
 
 
 class OutboxEvent(models.Model):
@@ -223,18 +282,23 @@ class OutboxEvent(models.Model):
 
     A sweeper re-publishes rows not done in time, so no effect depends on the broker keeping a message."""
 
-    topic = models.CharField(max_length=50)
-    ref_id = models.BigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
-    published_at = models.DateTimeField(null=True)
-    attempts = models.PositiveIntegerField(default=0)
-    done_at = models.DateTimeField(null=True)
+    topic = models.CharField(max_length=50, verbose_name=_("topic"))
+    ref_id = models.BigIntegerField(verbose_name=_("reference ID"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    published_at = models.DateTimeField(null=True, verbose_name=_("published at"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    done_at = models.DateTimeField(null=True, verbose_name=_("done at"))
 
     class Meta:
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")
         constraints = [models.UniqueConstraint(fields=["topic", "ref_id"], name="outbox_unique_topic_ref")]
         indexes = [
             models.Index(fields=["created_at"], condition=Q(done_at__isnull=True), name="outbox_pending"),
         ]
+
+    def __str__(self):
+        return f"{self.topic} #{self.ref_id}"
 
 
 # Payouts live in their own module; imported here so Django registers the models with this app.

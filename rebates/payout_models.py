@@ -87,10 +87,12 @@ class Payout(models.Model):
 class WechatOpenId(models.Model):
     """Which WeChat user (openid, per appid) receives a user's payouts. Filled when the user links WeChat."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wechat_openids")
-    appid = models.CharField(max_length=32)
-    openid = models.CharField(max_length=128)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wechat_openids", verbose_name=_("user")
+    )
+    appid = models.CharField(max_length=32, verbose_name=_("AppID"))
+    openid = models.CharField(max_length=128, verbose_name=_("OpenID"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("WeChat openid")

@@ -216,12 +216,36 @@ def test_money_outside_the_grammar_is_refused_and_writes_nothing(merchant_client
     assert row_counts() == before
 
 
-@pytest.mark.parametrize("tiers", ["1e3:70, 5.00:30", "-0.00:1, 5.00:1", "5.001:1"])
+@pytest.mark.parametrize("tiers", ["1e3:70, 5.00:30", "-0.00:1, 5.00:1", "5.001:1", "5.00:70\n", "0:5", "5.00:0"])
 def test_tier_amounts_follow_the_money_grammar(merchant_client, tiers):
     reply = create(
         merchant_client, earn_rules=[{"packet_amount": "10.00", "threshold_amount": "200.00", "tiers": tiers}]
     )
     assert details_of(reply) == {"earn_rules[0].tiers": ["Write tiers as amount:weight pairs, e.g. 5.00:70, 10.00:30."]}
+
+
+@pytest.mark.parametrize("field", ["per_user_limit", "packet_limit", "hold_days"])
+def test_a_negative_count_is_refused_as_the_schema_says_and_writes_nothing(merchant_client, field):
+    before = row_counts()
+    reply = create(merchant_client, **{field: -1})
+    assert details_of(reply) == {field: ["Ensure this value is greater than or equal to 0."]}
+    assert row_counts() == before
+
+
+def test_a_count_beyond_its_column_is_refused(merchant_client):
+    reply = create(merchant_client, per_user_limit=2_147_483_648)
+    assert details_of(reply) == {"per_user_limit": ["Ensure this value is less than or equal to 2147483647."]}
+
+
+def test_the_schema_states_the_bounds_the_api_enforces():
+    from drf_spectacular.generators import SchemaGenerator
+
+    components = SchemaGenerator().get_schema(request=None, public=True)["components"]["schemas"]
+    campaign = components["CampaignInputRequest"]["properties"]
+    assert campaign["per_user_limit"]["minimum"] == 0
+    assert campaign["hold_days"]["minimum"] == 0
+    earn_rule = components["EarnRuleInputRequest"]["properties"]
+    assert earn_rule["valid_days"]["minimum"] == 1
 
 
 def test_money_as_a_json_integer_is_refused(merchant_client):

@@ -2,10 +2,16 @@
 money grammar, every date-time the RFC 3339 rules — found in the whole schema, so a field declared by hand with DRF's
 own DecimalField or DateTimeField is caught here."""
 
-import pytest
-from drf_spectacular.generators import SchemaGenerator
+import re
 
+import pytest
+from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.exceptions import ValidationError
+
+from common.api import MoneyField
 from common.datetimes import ACCEPTED_PATTERN, RFC3339_PATTERN
+from common.idempotency import is_idempotent
 from common.money import amount_pattern
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +59,44 @@ def test_every_date_time_states_the_rfc3339_rules(schema, direction, pattern):
     assert len(moments) >= (5 if direction == "request" else 10)
     wrong = {k: p.get("pattern") for k, p in moments.items() if p.get("pattern") != pattern}
     assert wrong == {}, "declare these with common.api.DateTimeField (ModelSerializers map to it by themselves)"
+
+
+def _operations(schema: dict):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_idempotent_method_requires_its_key_and_no_other_does(schema):
+    found = 0
+    for label, operation in _operations(schema):
+        method, path = label.split(" ", 1)
+        view = resolve(re.sub(r"\{[^}]+\}", "1", path)).func
+        headers = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+        if is_idempotent(getattr(view.cls, method.lower())):
+            found += 1
+            assert headers["Idempotency-Key"]["required"] is True, label
+            assert headers["Idempotency-Key"]["schema"]["maxLength"] == 255, label
+        else:
+            assert "Idempotency-Key" not in headers, label
+    assert found >= 6  # orders, refunds, payouts, lucky packets, enrolments, feedback
+
+
+def test_every_operation_documents_the_shared_error_replies_with_retry_after(schema):
+    for label, operation in _operations(schema):
+        responses = operation["responses"]
+        for code in ("400", "401", "403", "404", "413", "415", "422", "429", "503"):
+            assert responses[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}, (
+                label,
+                code,
+            )
+        assert "Retry-After" in responses["429"]["headers"], label
+        assert "Retry-After" in responses["503"]["headers"], label
+
+
+def test_a_nullable_amount_is_null_only_as_json_null():
+    field = MoneyField(allow_null=True)
+    assert field.run_validation(None) is None
+    for blank in ("", "  "):
+        with pytest.raises(ValidationError):
+            field.run_validation(blank)

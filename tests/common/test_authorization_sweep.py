@@ -44,17 +44,18 @@ from campaigns.models import (
 )
 from campaigns.programs import enrolment_create
 from lucky.models import LuckyPacket
-from lucky.services import group_create, packet_send
+from lucky.services import group_create, group_join, packet_send
 from rebates.services import rebates_credit_for_redemption
 from rebates.webhooks import services as webhooks
 from rebates.webhooks.models import WebhookDelivery
+from reports.models import Alert
 from tests.campaigns.test_rules_in_orders import buy
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign
 from tests.factories.lucky import fund_cash
 
 D = Decimal
-PROJECT_APPS = ("accounts", "antifraud", "campaigns", "common", "lucky", "packets", "rebates")
+PROJECT_APPS = ("accounts", "antifraud", "campaigns", "common", "lucky", "packets", "rebates", "reports")
 
 
 # --- the world every case runs in: merchant A and its shopper own everything; B and S2 are the intruders ----------
@@ -74,6 +75,7 @@ class World:
     enrolment: object
     lucky_group: object  # the shopper's family group
     lucky_packet: object  # a lucky packet the shopper sent to it
+    lucky_joined_group: object  # someone else's group the shopper joined (and so may leave)
 
 
 def build_world() -> World:
@@ -102,6 +104,8 @@ def build_world() -> World:
     lucky_packet = packet_send(
         sender=shopper, group=lucky_group, kind=LuckyPacket.Kind.RANDOM, total=D("10.00"), share_count=3
     )
+    lucky_joined_group = group_create(owner=UserFactory(), name="Sweep class")
+    group_join(user=shopper, invite_token=lucky_joined_group.invite_token)
     return World(
         a_staff=a.user,
         b_staff=b.user,
@@ -115,6 +119,7 @@ def build_world() -> World:
         enrolment=enrolment,
         lucky_group=lucky_group,
         lucky_packet=lucky_packet,
+        lucky_joined_group=lucky_joined_group,
     )
 
 
@@ -165,6 +170,7 @@ ROUTES: dict[str, Route] = {
     # pages
     "": Route(PUBLIC, why="the home page"),
     "healthz": Route(PUBLIC, why="load balancers probe it"),
+    "metrics": Route(PAGE, anonymous_status=401, why="a scraper's bearer token or a platform operator's session"),
     "i18n/setlang/": Route(PUBLIC, ("POST",), why="switching the language needs no account"),
     "accounts/login/": Route(PUBLIC, ("GET", "POST", "PUT"), why="Django's LoginView takes PUT as POST"),
     "accounts/logout/": Route(PUBLIC, ("POST",), why="logging out when logged out changes nothing"),
@@ -209,6 +215,9 @@ ROUTES: dict[str, Route] = {
         args=lambda w: {"group_id": w.lucky_group.pk},
         bodies={"POST": lambda w: {"kind": "random", "total": "1.00", "share_count": 1, "token": uuid.uuid4()}},
     ),
+    "lucky/groups/<int:group_id>/leave/": Route(
+        PAGE, ("POST",), owner=SHOPPER, args=lambda w: {"group_id": w.lucky_joined_group.pk}
+    ),
     "lucky/groups/<int:group_id>/timeline.json": Route(
         PAGE, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}
     ),
@@ -227,6 +236,7 @@ ROUTES: dict[str, Route] = {
     "api/v1/orders/": Route(API_STAFF, ("POST",), headers=_key),
     "api/v1/packets/": Route(API),
     "api/v1/campaigns/": Route(API_STAFF, ("GET", "POST")),
+    "api/v1/reports/campaigns/": Route(API_STAFF),
     "api/v1/payouts/": Route(API, ("GET", "POST"), headers=_key),
     "api/v1/payouts/notify/wechat/": Route(
         PUBLIC, ("POST",), why="WeChat Pay calls it; the body's platform signature is the authentication"
@@ -246,6 +256,9 @@ ROUTES: dict[str, Route] = {
     "api/v1/lucky/groups/": Route(API, ("GET", "POST")),
     "api/v1/lucky/groups/join/": Route(API, ("POST",)),
     "api/v1/lucky/groups/<int:group_id>/": Route(API, owner=SHOPPER, args=lambda w: {"group_id": w.lucky_group.pk}),
+    "api/v1/lucky/groups/<int:group_id>/leave/": Route(
+        API, ("POST",), owner=SHOPPER, args=lambda w: {"group_id": w.lucky_joined_group.pk}
+    ),
     "api/v1/trail/events/": Route(API, ("POST",)),
     "api/schema/": Route(PUBLIC, why="the OpenAPI schema is documentation"),
     "api/docs/": Route(PUBLIC, why="Swagger UI is documentation"),
@@ -278,6 +291,7 @@ ROUTES: dict[str, Route] = {
         bodies={"POST": lambda w: {"lines": [{"category": "fruit", "quantity": 1, "unit_price": "200.00"}]}},
     ),
     "api/v1/campaigns/<int:campaign_id>/changes/": Route(API_STAFF, owner=MERCHANT, args=campaign_id),
+    "api/v1/campaigns/<int:campaign_id>/report/": Route(API_STAFF, owner=MERCHANT, args=campaign_id),
     "api/v1/webhooks/endpoints/<int:endpoint_id>/": Route(
         API_MERCHANT_ADMIN,
         ("GET", "PATCH", "DELETE"),
@@ -538,6 +552,14 @@ ADMIN_OWNED: dict[str, Callable[[World], object]] = {
     "rebates.Rebate": lambda w: w.order.redemption.rebates.order_by("pk").first(),
     "rebates.WebhookEndpoint": lambda w: w.endpoint,
     "rebates.WebhookDelivery": lambda w: w.delivery,
+    "reports.Alert": lambda w: Alert.objects.create(
+        campaign=w.campaign,
+        window_start=timezone.now(),
+        window_end=timezone.now() + timedelta(minutes=10),
+        used=30,
+        baseline=D("1.00"),
+        factor=D("3.00"),
+    ),
 }
 
 

@@ -13,6 +13,11 @@ SCANNED = (".html", ".txt", ".css", ".js", ".svg", ".json", ".xml")
 URL = re.compile(r"(?:https?:)?//[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 NAMESPACE = re.compile(r"xmlns(?::\w+)?=\\?[\"']?$")
 LINK = re.compile(r"<a\s[^>]*href=[\"']?$", re.IGNORECASE)
+# Vendored libraries name hosts that are not loads: their licence comment, and XML namespaces passed to
+# createElementNS (checked by eye at vendoring; the report's browser test proves no request leaves the site).
+NOT_LOADS = {
+    "static/vendor/echarts-6.1.0/echarts.min.js": {"http://www.apache.org", "https://github.com", "http://www.w3.org"},
+}
 
 
 def project_files() -> list[Path]:
@@ -45,7 +50,11 @@ def test_the_scan_flags_a_cdn_script_and_spares_links_and_namespaces():
 
 
 def test_no_template_or_static_file_loads_from_another_host():
-    offenders = {str(p.relative_to(ROOT)): urls for p in project_files() if (urls := foreign_loads(p.read_text()))}
+    offenders = {
+        name: urls
+        for p in project_files()
+        if (urls := set(foreign_loads(p.read_text())) - NOT_LOADS.get(name := str(p.relative_to(ROOT)), set()))
+    }
     assert offenders == {}
 
 

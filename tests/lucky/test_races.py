@@ -118,3 +118,18 @@ def test_two_sends_of_one_person_at_once_respect_the_daily_total(settings):
     sent, refused = run_threads(send, [(i,) for i in range(4)])
     assert len(sent) == 1
     assert len(refused) == 3 and all(e.code == "daily_limit_reached" for e in refused)
+
+
+def test_one_person_grabbing_two_packets_at_once_respects_the_daily_receive_cap(settings):
+    settings.LUCKY_DAILY_RECEIVE_LIMIT = D("100.00")
+    group, members = family(2)
+    packets = [
+        packet_send(sender=members[0], group=group, kind="equal", total=D("60.00"), share_count=1) for _ in range(3)
+    ]
+    got, refused = run_threads(grab, [(p.pk, members[1]) for p in packets])
+    assert [s.amount for s in got] == [D("60.00")]
+    assert len(refused) == 2 and all(e.code == "daily_receive_limit_reached" for e in refused)
+    assert cash_of(members[1]) == D("60.00")
+    assert LuckyShare.objects.filter(grabbed_by__isnull=False).count() == 1
+    ledger_rollup()
+    call_command("audit")

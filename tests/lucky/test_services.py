@@ -4,6 +4,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from lucky import errors
@@ -79,6 +81,21 @@ def test_the_last_share_closes_the_packet_and_marks_the_best_luck_and_the_next_i
         packet_grab(packet=packet, user=members[4])
     assert refused.value.code == "all_grabbed"
     assert lucky_audit() == {k: [] for k in lucky_audit()}
+
+
+def test_a_grab_of_a_settled_packet_is_too_late_without_locking_or_claiming(django_capture_on_commit_callbacks):
+    group, members = family(4)
+    packet = send(members[0], group, "1.00", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = packet_grab(packet=packet, user=members[1])
+        packet_grab(packet=packet, user=members[2])
+    packet.refresh_from_db()
+    with CaptureQueriesContext(connection) as statements, pytest.raises(errors.LuckyAllGrabbed):
+        packet_grab(packet=packet, user=members[3])
+    sql = " ".join(q["sql"] for q in statements.captured_queries)
+    assert "SKIP LOCKED" not in sql and "pg_advisory_xact_lock" not in sql
+    # A grabber who holds a share still gets it back from a settled packet.
+    assert packet_grab(packet=packet, user=members[1]).pk == first.pk
 
 
 def test_settling_is_a_no_op_while_shares_are_free_and_after_the_first_time(django_capture_on_commit_callbacks):

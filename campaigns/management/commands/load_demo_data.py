@@ -18,6 +18,7 @@ from campaigns.services import campaign_fund, merchant_deposit
 from packets.models import Packet
 from packets.services import packet_grant
 from packets.store import demo_products_load
+from reports.demo import demo_history_load
 
 PASSWORD = "demo-pass-123"  # noqa: S105 — demo accounts on a local machine, printed by `make run`
 MERCHANT = "鲜果坊"
@@ -76,6 +77,8 @@ class Command(BaseCommand):
         for campaign in (two_way, fruit):
             if not Packet.objects.filter(campaign=campaign, holder=shopper).exists():
                 packet_grant(rule=campaign.earn_rules.first(), holder=shopper)
+        # A few months of orders, packets and rebates, so the campaign reports are worth opening on first start.
+        demo_history_load(merchant=merchant)
         self.stdout.write(self.style.SUCCESS("demo data ready"))
 
     def _campaign(self, merchant, name, description, now, *, earn, rebate, budget) -> Campaign:
