@@ -9,6 +9,7 @@ recomputed and compared with the rollups).
 Days are calendar days in settings.TIME_ZONE (Asia/Shanghai); SQL placeholders: %(tz)s, and %(lo)s / %(hi)s for an
 id window (lo < id ≤ hi)."""
 
+import re
 from dataclasses import dataclass
 
 
@@ -225,3 +226,13 @@ def source_sql(source: Source, *, windowed: bool) -> str:
 
 def union_sql(sources: tuple[Source, ...]) -> str:
     return "\nUNION ALL\n".join(f"({source_sql(s, windowed=False)})" for s in sources)
+
+
+def _tables_read() -> tuple[str, ...]:
+    sources = (*CAMPAIGN_SOURCES, *PARTICIPANT_SOURCES, *MERCHANT_SOURCES, *MERCHANT_SHOPPER_SOURCES)
+    every_sql = " ".join(source.sql for source in sources)
+    return tuple(sorted(set(re.findall(r"\b(?:FROM|JOIN)\s+([a-z]+_[a-z_]+)\b", every_sql))))
+
+
+# Every table the facts read (for an ANALYZE after a bulk load).
+TABLES_READ = _tables_read()

@@ -40,7 +40,7 @@ TEXT = {
         "invited": "邀请您加入",
         "received": "您获得了 2 个红包。",
         "checked": "签到成功：已连续签到 1 天。",
-        "earned": "您获得了一个红包",
+        "earned": "您获得了 1 个红包",
         "credited": "已到账",
         "yours": "您的返利",
         "merchant": "商家的返利",

@@ -487,6 +487,17 @@ def test_order_page_shows_lines_discount_paid_and_the_earned_packet(shopper_clie
     assert "No red packet was used on this order" in html
 
 
+def test_order_page_counts_the_packets_earned_in_each_language(shopper_client, shopper, shop):
+    two_way_campaign(merchant=shop["merchant"])  # a second campaign of the shop: one order earns two packets
+    order = _order(shop, shopper, "200.00")
+
+    chinese = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    english = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+
+    assert "您获得了 2 个红包" in chinese
+    assert "You earned 2 red packets" in english
+
+
 def test_order_page_says_which_packet_was_not_issued_and_why_in_the_shoppers_language(shopper_client, shopper, shop):
     Campaign.objects.filter(pk=shop["campaign"].pk).update(per_user_limit=1, name="春季满减")
     _order(shop, shopper, "200.00")
@@ -683,7 +694,7 @@ def test_packets_page_renders_in_each_language(shopper_client, language, expecte
 def test_order_page_renders_in_chinese(shopper_client, shopper, shop):
     order = _order(shop, shopper, "200.00")
     html = shopper_client.get(f"/orders/{order.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "您获得了一个红包" in html and "实付" in html and "商品" in html
+    assert "您获得了 1 个红包" in html and "实付" in html and "商品" in html
 
 
 # --- the check-in admin --------------------------------------------------------------------------------------------
