@@ -72,7 +72,7 @@ from accounts.models import Device, DeviceUse, Merchant, MerchantStaff, User
 from campaigns.models import ReferralReward
 from packets.models import Order, Packet, Redemption, Refund
 from rebates.models import Rebate
-from rebates.payout_models import Payout, WechatOpenId
+from rebates.payouts.models import Payout, WechatOpenId
 
 from .models import EarningEvent, Finding, ListEntry, ReviewAction, RiskAssessment
 

@@ -164,7 +164,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "OrderChannelEnum": "packets.models.Order.Channel",
-        "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
+        "PayoutChannelEnum": "rebates.payouts.models.Payout.Channel",
         "WebhookEventTypeEnum": "rebates.webhooks.models.EventType",
         "WebhookDeliveryStateEnum": "rebates.webhooks.models.WebhookDelivery.State",
         "LuckyPacketKindEnum": "lucky.models.LuckyPacket.Kind",

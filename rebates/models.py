@@ -302,5 +302,5 @@ class OutboxEvent(models.Model):
 
 
 # Payouts live in their own module; imported here so Django registers the models with this app.
-from .payout_models import Payout, WechatOpenId  # noqa: E402, F401
+from .payouts.models import Payout, WechatOpenId  # noqa: E402, F401
 from .webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -220,7 +220,7 @@ def test_audit_catches_a_reward_credited_while_a_debt_is_owed(paid_out_rebate, c
 
 
 def test_audit_catches_a_move_on_payouts_in_flight_that_is_no_payout(funded_wallet, capsys):
-    from rebates.payouts import clearing_account
+    from rebates.payouts.services import clearing_account
 
     txn, _ = transfer(
         source=funded_wallet,

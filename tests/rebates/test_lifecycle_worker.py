@@ -20,7 +20,7 @@ from campaigns.models import Campaign, Enrolment, MilestoneProgram, MultiplierWi
 from campaigns.selectors import campaign_budget_account, campaign_reserve_account
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind, LedgerTransaction, OutboxEvent, Rebate
-from rebates.payout_models import Payout
+from rebates.payouts.models import Payout
 from tests.conftest import running_celery_worker, wait_for
 from tests.factories.accounts import UserFactory
 from tests.factories.campaigns import two_way_campaign
