@@ -204,7 +204,7 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
     again.
 
     Never moves money: a held rebate or reward stays pending, and the confirm tasks skip it (rebates/services.py,
-    campaigns/programs.py)."""
+    campaigns/programs/referral.py)."""
     with transaction.atomic():
         finding = Finding.objects.get(pk=finding_id)
         if finding.status == Finding.Status.DISMISSED:

@@ -273,7 +273,7 @@ def test_the_seeds_teacher_is_paid_300_once_through_the_attestation_api(api, cou
 
 
 def test_an_enrolment_past_its_deadline_is_expired_by_the_worker_and_its_reserve_returns(api, course):
-    from campaigns.tasks_programs import expire_due_enrolments
+    from campaigns.programs.tasks import expire_due_enrolments
 
     teacher, student = UserFactory(), UserFactory()
     enrolment = enrol(api, course, teacher, student)
