@@ -13,8 +13,8 @@ from accounts.models import Merchant, User
 from common.errors import ApplicationError, Conflict, NotFound, Unprocessable
 from common.money import percent_of
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
+from rebates.ledger.postings import ledger_balances_lock, postings_into_available
 from rebates.models import AccountKind, LedgerAccount
-from rebates.postings import ledger_balances_lock, postings_into_available
 
 from ..models import Campaign, Enrolment, MilestoneAttestation
 from ..selectors import campaign_budget_account, campaign_reserve_account

@@ -16,7 +16,7 @@ from antifraud.scoring import ALLOW
 from common.money import CNY, ZERO, percent_of, refunded_share
 from packets.models import Order
 from rebates.ledger import Posting, ledger_post
-from rebates.postings import ledger_balances_lock, postings_into_available
+from rebates.ledger.postings import ledger_balances_lock, postings_into_available
 
 from ..models import Campaign, ReferralProgram, ReferralReward
 from ..rules import Multiplier

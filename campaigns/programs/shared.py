@@ -20,7 +20,7 @@ from common.errors import Conflict
 from common.money import CNY, ZERO
 from packets.models import Order, Refund
 from rebates.ledger import Posting
-from rebates.postings import Pockets, beneficiary_pockets
+from rebates.ledger.postings import Pockets, beneficiary_pockets
 
 
 class ProgramBudgetExhausted(Conflict):

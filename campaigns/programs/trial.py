@@ -17,8 +17,8 @@ from common.errors import ApplicationError, Conflict, NotFound
 from common.money import CNY, POINTS, ZERO, percent_of, quantize, refunded_share
 from packets.models import Order
 from rebates.ledger import Posting, ledger_post, platform_account
+from rebates.ledger.postings import beneficiary_pockets, ledger_balances_lock, postings_into_available
 from rebates.models import AccountKind
-from rebates.postings import beneficiary_pockets, ledger_balances_lock, postings_into_available
 
 from ..models import Campaign, Feedback, TrialAttribution, TrialProgram
 from ..selectors import campaign_budget_account
