@@ -72,7 +72,7 @@ from accounts.models import Device, DeviceUse, Merchant, MerchantStaff, User
 from campaigns.models import ReferralReward
 from packets.models import Order, Packet, Redemption, Refund
 from rebates.models import Rebate
-from rebates.payout_models import Payout, WechatOpenId
+from rebates.payouts.models import Payout, WechatOpenId
 
 from .models import EarningEvent, Finding, ListEntry, ReviewAction, RiskAssessment
 
@@ -204,7 +204,7 @@ def rebates_hold_for_finding(*, finding_id: int, respect_releases: bool = True) 
     again.
 
     Never moves money: a held rebate or reward stays pending, and the confirm tasks skip it (rebates/services.py,
-    campaigns/programs.py)."""
+    campaigns/programs/referral.py)."""
     with transaction.atomic():
         finding = Finding.objects.get(pk=finding_id)
         if finding.status == Finding.Status.DISMISSED:

@@ -280,7 +280,7 @@ class WaitSampler(threading.Thread):
 
 
 def float_slow_paths(campaign_ids) -> dict[str, int]:
-    """How often redemptions of these campaigns left the float fast path (`rebates/floats.py`): refills and
+    """How often redemptions of these campaigns left the float fast path (`rebates/ledger/floats.py`): refills and
     collects of a budget's floats, and redemptions that debited the budget row itself (every float busy)."""
     from django.db.models import Q
 

@@ -320,4 +320,4 @@ class CampaignAdmin(BatchAdminMixin, MerchantScopedAdmin):
         return render(request, "admin/campaigns/fund.html", context)
 
 
-from . import admin_programs  # noqa: E402, F401 — registers the program admins
+from .programs import admin as programs_admin  # noqa: E402, F401 — registers the program admins

@@ -10,8 +10,9 @@ class CampaignsConfig(AppConfig):
         from rebates.audit import audit_checks_register
         from rebates.outbox import outbox_topic_register
 
-        from .programs import TOPIC_ORDER_PROGRAMS, programs_audit_checks
-        from .tasks_programs import order_program_effects
+        from .programs.audit import programs_audit_checks
+        from .programs.orders import TOPIC_ORDER_PROGRAMS
+        from .programs.tasks import order_program_effects
 
         outbox_topic_register(TOPIC_ORDER_PROGRAMS, order_program_effects)
         audit_checks_register(programs_audit_checks)

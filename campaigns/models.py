@@ -389,7 +389,7 @@ class RuleChange(models.Model):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# Programs (campaigns/programs.py): referral rebates (雙倍返利), milestone "reverse" rebates (紅包反向系統) and
+# Programs (campaigns/programs/): referral rebates (雙倍返利), milestone "reverse" rebates (紅包反向系統) and
 # new-product trial feedback rewards (新品試用). Every money move of theirs goes through rebates.ledger.ledger_post.
 # ---------------------------------------------------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from accounts.models import Merchant
 from antifraud.scam import campaign_approval_check
 from common.errors import ApplicationError, Conflict
 from common.events import publish
-from rebates.floats import floats_collect
 from rebates.ledger import ledger_account, platform_account, transfer
+from rebates.ledger.floats import floats_collect
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind
 

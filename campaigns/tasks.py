@@ -1,11 +1,11 @@
 from celery import shared_task
 
-from .services import campaigns_end_due
-from .tasks_programs import (  # noqa: F401 — registers the program tasks
+from .programs.tasks import (  # noqa: F401 — registers the program tasks
     confirm_due_referral_rewards,
     expire_due_enrolments,
     order_program_effects,
 )
+from .services import campaigns_end_due
 
 
 @shared_task

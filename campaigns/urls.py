@@ -3,7 +3,8 @@ campaigns, then the programs' (milestone enrolments, trial feedback)."""
 
 from django.urls import path
 
-from . import api, api_programs, views
+from . import api, views
+from .programs import api as api_programs
 
 app_name = "campaigns"
 urlpatterns = [

@@ -618,12 +618,13 @@ def wechat_fake_needed(environ: dict[str, str]) -> bool:
 def start_wechat_fake(
     env: dict[str, str], workdir: Path, signals: Signals | None = None
 ) -> tuple[subprocess.Popen, dict[str, str]]:
-    """Start `rebates/fake_wechat.py` as a child on a free 127.0.0.1 port; return it and the WECHATPAY_* settings
-    that point the payout client at it (it generates its keys, writes them and `<workdir>/env`, then listens)."""
+    """Start `rebates/payouts/fake_wechat.py` as a child on a free 127.0.0.1 port; return it and the WECHATPAY_*
+    settings that point the payout client at it (it generates its keys, writes them and `<workdir>/env`,
+    then listens)."""
     workdir.mkdir(parents=True, exist_ok=True)
     envfile = workdir / "env"
     envfile.unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "rebates.fake_wechat", "--port", "0", "--dir", str(workdir), "--quiet"]
+    cmd = [sys.executable, "-m", "rebates.payouts.fake_wechat", "--port", "0", "--dir", str(workdir), "--quiet"]
     proc = spawn(cmd, env)
     try:
         deadline = time.monotonic() + FAKE_WECHAT_START_SECONDS

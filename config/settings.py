@@ -164,7 +164,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "OrderChannelEnum": "packets.models.Order.Channel",
-        "PayoutChannelEnum": "rebates.payout_models.Payout.Channel",
+        "PayoutChannelEnum": "rebates.payouts.models.Payout.Channel",
         "WebhookEventTypeEnum": "rebates.webhooks.models.EventType",
         "WebhookDeliveryStateEnum": "rebates.webhooks.models.WebhookDelivery.State",
         "LuckyPacketKindEnum": "lucky.models.LuckyPacket.Kind",
@@ -188,8 +188,8 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "celery")
 OUTBOX_SWEEP_SECONDS = float(os.environ.get("OUTBOX_SWEEP_SECONDS", 5))
 OUTBOX_REPUBLISH_AFTER_SECONDS = float(os.environ.get("OUTBOX_REPUBLISH_AFTER_SECONDS", 10))
-# Hot accounts (rebates/floats.py): how many floats a budget may have, how many redemptions' worth a refill moves,
-# and how often BUFFERED accounts are rolled up (their reads sum the entries since the last roll-up).
+# Hot accounts (rebates/ledger/floats.py): how many floats a budget may have, how many redemptions' worth a refill
+# moves, and how often BUFFERED accounts are rolled up (their reads sum the entries since the last roll-up).
 LEDGER_FLOATS = int(os.environ.get("LEDGER_FLOATS", 16))
 LEDGER_FLOAT_REFILL_REDEMPTIONS = int(os.environ.get("LEDGER_FLOAT_REFILL_REDEMPTIONS", 20))
 LEDGER_ROLLUP_SECONDS = float(os.environ.get("LEDGER_ROLLUP_SECONDS", 2))

@@ -1,6 +1,6 @@
 """Lucky money's only doorway to the ledger: every money move of a packet is one `ledger_post` from here.
 
-When the ledger moves (rebates/ledger/ sub-package), only these imports change.
+It imports the ledger writer's public names from `rebates.ledger` (the package re-exports them), and only here.
 
 The escrow is ONE platform-wide PASS_THROUGH account: posting to it locks no row (the ledger inserts entries and
 `ledger_rollup` folds them into its balance later), so a thousand grabbers of one packet never queue on it. What part

@@ -40,8 +40,8 @@ from campaigns.rules import Tier
 from campaigns.selectors import campaign_budget_account, campaign_outstanding_account
 from common.errors import ApplicationError, Conflict
 from common.money import ZERO
-from rebates.floats import floats_collect
 from rebates.ledger import Posting, ledger_post
+from rebates.ledger.floats import floats_collect
 from rebates.lock_objects import ledger_accounts_lock
 
 from . import codes

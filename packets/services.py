@@ -50,8 +50,8 @@ from campaigns.selectors import (
 from campaigns.services import campaign_count_issuance, campaign_pause_budget_exhausted
 from common.money import CNY, POINTS, ZERO
 from rebates.errors import InsufficientFunds
-from rebates.floats import float_for_debit, floats_collect
 from rebates.ledger import Posting, ledger_account, ledger_post, platform_account
+from rebates.ledger.floats import float_for_debit, floats_collect
 from rebates.lock_objects import ledger_accounts_lock
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent
 from rebates.outbox import TOPIC_REDEMPTION_REBATES, outbox_publish_on_commit
@@ -219,7 +219,7 @@ def order_create(
     # Lock, once and in primary-key order, the budgets this order may debit under a check: no deadlock between orders
     # that redeem in one campaign and earn in another. A redemption that only spends its packet locks none of its
     # campaign's accounts: outstanding and reserve are pass-through, the deposit takes credits without a lock, and
-    # the rebates come out of a budget float claimed without waiting (`_redeem`, rebates/floats.py).
+    # the rebates come out of a budget float claimed without waiting (`_redeem`, rebates/ledger/floats.py).
     campaigns = {campaign.pk: campaign for campaign, _, _ in earned}
     accounts = {}
     for campaign in campaigns.values():

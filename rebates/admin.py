@@ -3,8 +3,8 @@ from django.utils.translation import gettext_lazy as _
 
 from common.admin import MerchantScopedReadOnlyAdmin, ReadOnlyAdmin
 
-from . import admin_payouts  # noqa: F401 — registers the payout admins
 from .models import Entry, LedgerAccount, LedgerTransaction, OutboxEvent, Rebate
+from .payouts import admin as payouts_admin  # noqa: F401 — registers the payout admins
 from .webhooks import admin as webhooks_admin  # noqa: F401 — registers the webhook admins
 
 

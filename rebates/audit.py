@@ -292,7 +292,7 @@ def debts_netted_before_rewards() -> list[str]:
 
 def payout_clearing_moves_only_with_payouts() -> list[str]:
     """Every entry on the payouts-in-flight account is a leg of an existing payout (a reserve, settle or refund)."""
-    from .payouts import LEDGER_KIND_REFUND, LEDGER_KIND_RESERVE, LEDGER_KIND_SETTLE, PAYOUT_CLEARING
+    from .payouts.services import LEDGER_KIND_REFUND, LEDGER_KIND_RESERVE, LEDGER_KIND_SETTLE, PAYOUT_CLEARING
 
     rows = _rows(
         """SELECT t.id, t.kind, t.reference FROM rebates_entry e
@@ -348,7 +348,7 @@ def audit_checks_register(checks: Callable[[], dict[str, list[str]]]) -> None:
 
 
 def run_audit(*, outbox_grace: timedelta = timedelta(0)) -> dict[str, list[str]]:
-    from .payouts import payouts_match_ledger
+    from .payouts.services import payouts_match_ledger
 
     registered = {title: findings for checks in _registered_checks for title, findings in checks().items()}
 

@@ -97,7 +97,7 @@ class LedgerAccount(models.Model):
     )
     watermark = models.BigIntegerField(default=0, editable=False, verbose_name=_("watermark"))
     # 0: the account itself. 1..N: a float of a BUFFERED account (same owner and kind), a LIVE slice of its money
-    # that redemptions debit without queueing on the account's own row (rebates/floats.py).
+    # that redemptions debit without queueing on the account's own row (rebates/ledger/floats.py).
     shard = models.PositiveSmallIntegerField(default=0, editable=False, verbose_name=_("shard"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
@@ -302,5 +302,5 @@ class OutboxEvent(models.Model):
 
 
 # Payouts live in their own module; imported here so Django registers the models with this app.
-from .payout_models import Payout, WechatOpenId  # noqa: E402, F401
+from .payouts.models import Payout, WechatOpenId  # noqa: E402, F401
 from .webhooks.models import WebhookDelivery, WebhookEndpoint  # noqa: E402, F401

@@ -31,10 +31,10 @@ from packets.models import Redemption, Refund
 
 from .events import RebateBlocked
 from .ledger import Posting, ledger_accounts_many, ledger_post, ledger_post_many, platform_account
+from .ledger.postings import Pockets, beneficiary_pockets, ledger_balances_lock, postings_into_available
 from .lock_objects import ledger_accounts_lock
 from .models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from .outbox import TOPIC_REDEMPTION_REBATES, outbox_mark_done
-from .postings import Pockets, beneficiary_pockets, ledger_balances_lock, postings_into_available
 from .webhooks.services import webhooks_emit_rebate_reversed, webhooks_emit_rebates_credited
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import ledger, outbox
-from .payout_tasks import payout_send, payouts_sweep  # noqa: F401 — registers the payout tasks
+from .payouts.tasks import payout_send, payouts_sweep  # noqa: F401 — registers the payout tasks
 from .services import rebates_confirm_due, rebates_credit_batch, rebates_credit_for_redemption
 from .webhooks.tasks import webhook_deliver, webhooks_sweep  # noqa: F401 — registers the webhook tasks
 

@@ -3,7 +3,8 @@ rebates and wallet, payouts (with WeChat Pay's notifications), webhooks."""
 
 from django.urls import path
 
-from . import api, api_payouts, views
+from . import api, views
+from .payouts import api as api_payouts
 from .webhooks import api as api_webhooks
 
 app_name = "rebates"

@@ -22,9 +22,10 @@ from packets import store
 from packets.models import Order
 from packets.selectors import order_rebates
 
-from . import payouts, withdrawals
 from .models import AccountKind, LedgerTransaction, Rebate
-from .payout_models import Payout
+from .payouts import services as payouts
+from .payouts import withdrawals
+from .payouts.models import Payout
 from .selectors import rebates_visible_to, wallet_of
 
 

@@ -15,7 +15,7 @@ from kombu import Connection
 from antifraud.models import EarningEvent, RiskAssessment
 from packets.models import Packet, PacketNotIssued, Redemption
 from rebates.models import OutboxEvent, Rebate
-from rebates.payout_models import Payout
+from rebates.payouts.models import Payout
 
 ZERO = Decimal("0.00")
 

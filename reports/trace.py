@@ -14,7 +14,7 @@ from antifraud.models import ReviewAction, RiskAssessment
 from packets.codes import normalize as normalize_code
 from packets.models import Order, Packet
 from rebates.models import LedgerTransaction, Rebate
-from rebates.payout_models import Payout
+from rebates.payouts.models import Payout
 
 TRACE_MAX_ORDERS = 20
 

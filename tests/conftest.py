@@ -36,9 +36,9 @@ def _own_rate_limit_counts(settings):
 @pytest.fixture(autouse=True)
 def _no_ledger_accounts_cached_from_another_test():
     """A transactional test empties the tables: account ids a process cached for an earlier test name no rows."""
-    from rebates import ledger
+    from rebates.ledger import writer
 
-    ledger._ACCOUNTS.clear()
+    writer._ACCOUNTS.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -26,7 +26,7 @@ from antifraud.detectors import (
 from antifraud.models import EarningEvent, Finding, ListEntry, ReviewAction
 from packets.models import Order, Packet, Redemption, Refund
 from rebates.models import LedgerTransaction, Rebate
-from rebates.payout_models import Payout, WechatOpenId
+from rebates.payouts.models import Payout, WechatOpenId
 from tests.factories.accounts import DeviceFactory, MerchantStaffFactory, UserFactory
 from tests.factories.campaigns import CampaignFactory
 

@@ -14,7 +14,7 @@ from campaigns.programs import referral_reward_for_order, referral_rewards_confi
 from campaigns.selectors import campaign_budget_account, campaign_reserve_account
 from rebates.models import AccountKind
 from tests.antifraud.test_review import race
-from tests.campaigns.test_programs import balance, books_clean, referral_setup
+from tests.campaigns.programs.test_programs import balance, books_clean, referral_setup
 from tests.campaigns.test_rules_in_orders import buy
 from tests.factories.accounts import MerchantStaffFactory
 from tests.factories.antifraud import platform_operator

@@ -18,9 +18,9 @@ from antifraud.models import RiskPolicy
 from packets import batch as batches
 from packets.models import CheckIn, Order, Packet, Product
 from packets.store import demo_products_load
-from rebates import payouts
 from rebates.models import Rebate
-from rebates.payout_models import Payout
+from rebates.payouts import services as payouts
+from rebates.payouts.models import Payout
 from tests.e2e.conftest import needs_chromium
 from tests.e2e.seed import event_campaign
 from tests.factories.accounts import MerchantFactory, UserFactory

@@ -16,9 +16,10 @@ import pytest
 from campaigns.models import Campaign
 from packets.models import Product
 from packets.services import LineInput, order_create, packet_grant
-from rebates import payouts, wechat
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind
+from rebates.payouts import services as payouts
+from rebates.payouts import wechat
 from rebates.services import rebates_credit_for_redemption
 from tests.e2e.conftest import needs_chromium
 from tests.factories.accounts import MerchantFactory, UserFactory

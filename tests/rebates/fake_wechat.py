@@ -1,6 +1,7 @@
-"""The fake WeChat Pay lives in `rebates/fake_wechat.py` (`make run` starts it in demo mode); tests import it here."""
+"""The fake WeChat Pay lives in `rebates/payouts/fake_wechat.py` (`make run` starts it in demo mode); tests import
+it here."""
 
-from rebates.fake_wechat import (  # noqa: F401
+from rebates.payouts.fake_wechat import (  # noqa: F401
     QUERY_RE,
     TRANSFER_PATH,
     FakeWechatPay,

@@ -220,7 +220,7 @@ def test_audit_catches_a_reward_credited_while_a_debt_is_owed(paid_out_rebate, c
 
 
 def test_audit_catches_a_move_on_payouts_in_flight_that_is_no_payout(funded_wallet, capsys):
-    from rebates.payouts import clearing_account
+    from rebates.payouts.services import clearing_account
 
     txn, _ = transfer(
         source=funded_wallet,
@@ -239,7 +239,7 @@ def test_audit_catches_a_move_on_payouts_in_flight_that_is_no_payout(funded_wall
 def test_audit_catches_a_referral_reversal_without_its_ledger_transaction(capsys, db):
     from campaigns.models import ReferralReward
     from campaigns.programs import programs_for_order
-    from tests.campaigns.test_programs import referral_setup
+    from tests.campaigns.programs.test_programs import referral_setup
     from tests.campaigns.test_rules_in_orders import buy
 
     campaign, _inviter, invitee = referral_setup()

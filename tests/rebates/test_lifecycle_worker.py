@@ -20,7 +20,7 @@ from campaigns.models import Campaign, Enrolment, MilestoneProgram, MultiplierWi
 from campaigns.selectors import campaign_budget_account, campaign_reserve_account
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind, LedgerTransaction, OutboxEvent, Rebate
-from rebates.payout_models import Payout
+from rebates.payouts.models import Payout
 from tests.conftest import running_celery_worker, wait_for
 from tests.factories.accounts import UserFactory
 from tests.factories.campaigns import two_way_campaign
@@ -273,7 +273,7 @@ def test_the_seeds_teacher_is_paid_300_once_through_the_attestation_api(api, cou
 
 
 def test_an_enrolment_past_its_deadline_is_expired_by_the_worker_and_its_reserve_returns(api, course):
-    from campaigns.tasks_programs import expire_due_enrolments
+    from campaigns.programs.tasks import expire_due_enrolments
 
     teacher, student = UserFactory(), UserFactory()
     enrolment = enrol(api, course, teacher, student)

@@ -35,11 +35,11 @@ from common.errors import ApplicationError
 from packets.batch import packet_claim, packets_generate
 from packets.models import Order, Packet
 from packets.services import LineInput, order_create, order_refund, packet_grant, packets_expire_due
-from rebates import payouts
 from rebates.audit import run_audit
 from rebates.models import AccountKind, LedgerAccount, OutboxEvent, Rebate
 from rebates.outbox import TOPIC_REDEMPTION_REBATES
-from rebates.payout_models import Payout
+from rebates.payouts import services as payouts
+from rebates.payouts.models import Payout
 from rebates.services import rebates_confirm_due, rebates_credit_for_redemption
 from tests.factories.accounts import UserFactory
 from tests.factories.campaigns import two_way_campaign

@@ -13,10 +13,11 @@ from django.test import Client
 from accounts.models import MerchantStaff
 from common.money import to_minor
 from packets.services import LineInput, order_create, packet_grant
-from rebates import payouts, wechat, withdrawals
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind
-from rebates.payout_models import Payout
+from rebates.payouts import services as payouts
+from rebates.payouts import wechat, withdrawals
+from rebates.payouts.models import Payout
 from rebates.services import rebates_credit_for_redemption
 from tests.factories.accounts import MerchantFactory, UserFactory
 from tests.factories.campaigns import two_way_campaign

@@ -102,7 +102,7 @@ def test_a_shopper_is_sent_to_the_admin_login(client, world):
 
 
 def test_payouts_are_shown_to_platform_operators_only(world):
-    from rebates.payout_models import Payout
+    from rebates.payouts.models import Payout
 
     Payout.objects.create(
         beneficiary=world.shopper, amount=Decimal("1.00"), channel=Payout.Channel.WALLET, out_bill_no="TRACE1"

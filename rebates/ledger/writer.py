@@ -17,9 +17,9 @@ from django.utils.translation import gettext as _
 
 from common.money import CNY, quantize
 
-from .errors import IdempotencyMismatch, InsufficientFunds, LedgerError
-from .lock_objects import ledger_accounts_lock
-from .models import NEGATIVE_ALLOWED, POSTING_MODE_BY_KIND, Entry, LedgerAccount, LedgerTransaction, PostingMode
+from ..errors import IdempotencyMismatch, InsufficientFunds, LedgerError
+from ..lock_objects import ledger_accounts_lock
+from ..models import NEGATIVE_ALLOWED, POSTING_MODE_BY_KIND, Entry, LedgerAccount, LedgerTransaction, PostingMode
 
 
 @dataclass(frozen=True)

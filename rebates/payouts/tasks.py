@@ -2,10 +2,11 @@
 
 from celery import shared_task
 
-from . import payouts
+from . import services as payouts
 
 
-@shared_task(acks_late=True)
+# Explicit names: the old module path, which beat (CELERY_BEAT_SCHEDULE) and messages already queued refer to.
+@shared_task(name="rebates.payout_tasks.payout_send", acks_late=True)
 def payout_send(payout_id: int) -> str:
     """One step (query first when needed, then send); schedules the next step itself with exponential back-off."""
     delay = payouts.payout_attempt(payout_id=payout_id)
@@ -14,7 +15,7 @@ def payout_send(payout_id: int) -> str:
     return "done" if delay is None else f"next step in {delay:.0f}s"
 
 
-@shared_task
+@shared_task(name="rebates.payout_tasks.payouts_sweep")
 def payouts_sweep() -> int:
     """Beat: re-publish overdue payout steps (a lost publish, a worker that died mid-step)."""
     return payouts.payouts_sweep()

@@ -1,5 +1,5 @@
 """Program endpoints: a course platform's enrolments and progress reports (紅包反向系統), a shopper's trial feedback
-(新品試用). Thin: validate, check ownership, call one service in campaigns.programs."""
+(新品試用). Thin: validate, check ownership, call one service in `milestone.py` or `trial.py`."""
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -13,8 +13,8 @@ from common.api import ERROR, DateTimeField, MoneyField
 from common.errors import ApplicationError
 from common.idempotency import idempotent
 
-from . import programs
-from .models import Enrolment, Feedback
+from ..models import Enrolment, Feedback
+from . import milestone, trial
 
 
 def _merchant(request):
@@ -92,8 +92,8 @@ class EnrolmentCreateApi(APIView):
         merchant = _merchant(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        enrolment = programs.enrolment_create(merchant=merchant, **data.validated_data)
-        return Response(programs.enrolment_reply(enrolment), status=status.HTTP_201_CREATED)
+        enrolment = milestone.enrolment_create(merchant=merchant, **data.validated_data)
+        return Response(milestone.enrolment_reply(enrolment), status=status.HTTP_201_CREATED)
 
 
 class EnrolmentDetailApi(APIView):
@@ -103,7 +103,7 @@ class EnrolmentDetailApi(APIView):
     def get(self, request, enrolment_id: int):
         merchant = _merchant(request)
         enrolment = get_object_or_404(Enrolment.objects.filter(campaign__merchant=merchant), pk=enrolment_id)
-        return Response(programs.enrolment_reply(enrolment))
+        return Response(milestone.enrolment_reply(enrolment))
 
 
 class EnrolmentAttestApi(APIView):
@@ -133,7 +133,9 @@ class EnrolmentAttestApi(APIView):
         merchant = _merchant(request)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        reply, replayed = programs.enrolment_attest(merchant=merchant, enrolment_id=enrolment_id, **data.validated_data)
+        reply, replayed = milestone.enrolment_attest(
+            merchant=merchant, enrolment_id=enrolment_id, **data.validated_data
+        )
         response = Response(reply, status=status.HTTP_200_OK)
         if replayed:
             response["Idempotent-Replayed"] = "true"
@@ -171,5 +173,5 @@ class FeedbackCreateApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        feedback = programs.feedback_submit(shopper=request.user, **data.validated_data)
+        feedback = trial.feedback_submit(shopper=request.user, **data.validated_data)
         return Response(FeedbackOutput(feedback).data, status=status.HTTP_201_CREATED)

@@ -31,12 +31,12 @@ from accounts.selectors import merchant_of
 from common.errors import ApplicationError, Conflict, NotFound
 from common.money import CNY, MoneyError, format_cny, quantize, to_minor
 
+from ..errors import InsufficientFunds
+from ..ledger import ledger_account, platform_account, transfer
+from ..models import AccountKind
+from ..webhooks import services as webhooks
 from . import wechat
-from .errors import InsufficientFunds
-from .ledger import ledger_account, platform_account, transfer
-from .models import AccountKind
-from .payout_models import Payout, WechatOpenId, out_bill_no_for
-from .webhooks import services as webhooks
+from .models import Payout, WechatOpenId, out_bill_no_for
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def payout_request(*, user: User, amount: Decimal, channel: str) -> Payout:
 
 def payout_enqueue(payout_id: int, countdown: float = 0) -> bool:
     """Publish the send task. A lost publish is harmless: `payouts_sweep` re-publishes every due payout."""
-    from .payout_tasks import payout_send
+    from .tasks import payout_send
 
     try:
         payout_send.apply_async(

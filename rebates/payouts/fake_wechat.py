@@ -12,7 +12,7 @@
 
 Used by the tests (`tests/rebates/fake_wechat.py` re-exports it) and by `make run` in demo mode (no WECHATPAY_MCHID):
 config/runstack.py starts it as a child process. Standalone (bills succeed at once unless `--state` says otherwise):
-    python -m rebates.fake_wechat --port 8765 --dir var/wechat-fake [--state WAIT_USER_CONFIRM]
+    python -m rebates.payouts.fake_wechat --port 8765 --dir var/wechat-fake [--state WAIT_USER_CONFIRM]
 writes the keys there, writes `<dir>/env` and prints the WECHATPAY_* environment that points the app at it.
 Never used against real money: the payout client refuses the test openid on the real gateway.
 """

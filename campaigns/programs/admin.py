@@ -11,7 +11,7 @@ from accounts.selectors import is_platform_operator, scoped_to_merchant
 from common.admin import ReadOnlyAdmin, StrictFieldsMixin
 from common.errors import ApplicationError
 
-from .models import (
+from ..models import (
     Campaign,
     Enrolment,
     Feedback,
@@ -22,7 +22,7 @@ from .models import (
     TrialAttribution,
     TrialProgram,
 )
-from .programs import feedback_grade
+from .trial import feedback_grade
 
 
 class _Scoped:

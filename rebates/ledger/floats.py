@@ -21,10 +21,10 @@ from django.db import connection
 
 from common.money import quantize
 
-from .errors import InsufficientFunds
-from .ledger import Posting, ledger_post
-from .lock_objects import ledger_accounts_lock
-from .models import LedgerAccount, PostingMode
+from ..errors import InsufficientFunds
+from ..lock_objects import ledger_accounts_lock
+from ..models import LedgerAccount, PostingMode
+from .writer import Posting, ledger_post
 
 _OWNER = """kind = %(kind)s AND currency = %(currency)s AND campaign_id IS NOT DISTINCT FROM %(campaign)s
             AND merchant_id IS NOT DISTINCT FROM %(merchant)s AND user_id IS NOT DISTINCT FROM %(user)s"""

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from common.money import ZERO
 
-from .ledger import Posting, ledger_account
-from .lock_objects import ledger_accounts_lock
-from .models import AccountKind, LedgerAccount
+from ..lock_objects import ledger_accounts_lock
+from ..models import AccountKind, LedgerAccount
+from .writer import Posting, ledger_account
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-import campaigns.admin_programs  # noqa: F401 — registers the program admins
+import campaigns.programs.admin  # noqa: F401 — registers the program admins
 from campaigns.models import (
     Campaign,
     EarnRule,

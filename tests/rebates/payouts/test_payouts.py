@@ -12,11 +12,12 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from common.errors import Conflict
-from rebates import payouts, wechat
 from rebates.ledger import ledger_account, platform_account, transfer
 from rebates.models import AccountKind, LedgerTransaction
-from rebates.payout_models import Payout, WechatOpenId
-from rebates.payout_tasks import payout_send
+from rebates.payouts import services as payouts
+from rebates.payouts import wechat
+from rebates.payouts.models import Payout, WechatOpenId
+from rebates.payouts.tasks import payout_send
 from tests.factories.accounts import MerchantStaffFactory, UserFactory
 from tests.rebates.fake_wechat import FakeWechatPay, Keys, package_info_for, private_pem
 

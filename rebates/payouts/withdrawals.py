@@ -20,9 +20,10 @@ from accounts.selectors import merchant_of
 from common.errors import ApplicationError
 from common.money import CNY, ZERO, MoneyError, format_cny, parse_amount
 
-from . import payouts, wechat
-from .models import AccountKind, LedgerAccount
-from .payout_models import Payout
+from ..models import AccountKind, LedgerAccount
+from . import services as payouts
+from . import wechat
+from .models import Payout
 
 TOKENS_SESSION_KEY = "wallet_withdraw_tokens"  # one-time tokens of the withdraw forms this session was shown
 MAX_TOKENS = 20  # open wallet pages remembered per session; the oldest is forgotten first

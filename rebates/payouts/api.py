@@ -8,8 +8,8 @@ from rest_framework.views import APIView
 from common.api import ERROR, MoneyField
 from common.idempotency import idempotent
 
-from . import payouts
-from .payout_models import Payout
+from . import services as payouts
+from .models import Payout
 
 
 class PayoutOutput(serializers.ModelSerializer):

@@ -8,8 +8,8 @@ from django.utils.translation import ngettext
 
 from common.admin import ReadOnlyAdmin
 
-from .payout_models import Payout, WechatOpenId
-from .payouts import payouts_retry
+from .models import Payout, WechatOpenId
+from .services import payouts_retry
 
 
 class PayoutAdmin(ReadOnlyAdmin):
