@@ -16,6 +16,7 @@ from .facts import (
     source_sql,
     union_sql,
 )
+from .spans import SPANS, span_mismatches
 
 # Ids re-read below a source's watermark on every pass that finds new ids: a row whose transaction committed after
 # rows with higher ids (ids are taken at INSERT, rows become visible at COMMIT) is still found; its key makes the
@@ -192,4 +193,4 @@ def rollups_audit() -> dict[str, list[str]]:
     return {
         f"report rollups ({target.name}) equal a recomputation from the raw rows": _mismatches(target)
         for target in TARGETS
-    }
+    } | {f"report rollups ({span.table}) equal their shopper-days": span_mismatches(span) for span in SPANS}
