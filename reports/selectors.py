@@ -69,17 +69,20 @@ _DIMENSIONS = (
 
 
 def campaign_figures(campaign_ids: list[int], period: Period, *, from_raw: bool) -> list[tuple]:
-    """(day, dimension, value, metric, amount) of the campaigns over the period."""
+    """(day, dimension, value, metric, amount) of the campaigns over the period: per day for the totals, summed over
+    the period (day None) for the breakdowns' values (the report charts only the totals by day)."""
     params = {"ids": campaign_ids, "start": period.start, "end": period.end}
     if from_raw:
         sql = (
-            f"SELECT f.day, d.dimension, d.value, f.metric, SUM(f.amount) FROM ({union_sql(CAMPAIGN_SOURCES)}) f "
+            "SELECT CASE WHEN d.dimension = 'total' THEN f.day END, d.dimension, d.value, f.metric, SUM(f.amount) "
+            f"FROM ({union_sql(CAMPAIGN_SOURCES)}) f "
             f"{_DIMENSIONS} WHERE d.value IS NOT NULL AND f.campaign_id = ANY(%(ids)s) "
             "AND f.day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2, 3, 4"
         )
     else:
         sql = (
-            "SELECT day, dimension, value, metric, SUM(amount) FROM reports_campaign_day "
+            "SELECT CASE WHEN dimension = 'total' THEN day END, dimension, value, metric, SUM(amount) "
+            "FROM reports_campaign_day "
             "WHERE campaign_id = ANY(%(ids)s) AND day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2, 3, 4"
         )
     return _rows(sql, params)
