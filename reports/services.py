@@ -189,7 +189,8 @@ def _mismatches(target: Target, *, limit: int = 50) -> list[str]:
 
 
 def rollups_audit() -> dict[str, list[str]]:
-    """For `manage.py audit`: every rollup equals the sum of its applied events recomputed from the raw rows."""
+    """For `manage.py audit`: every rollup equals the sum of its applied events recomputed from the raw rows, and
+    every shopper span its shopper-days (reports/spans.py)."""
     return {
         f"report rollups ({target.name}) equal a recomputation from the raw rows": _mismatches(target)
         for target in TARGETS
