@@ -352,7 +352,7 @@ def main(argv=None) -> int:
     with connection.cursor() as cursor:  # as autovacuum would after a rebuild: visibility map for index-only scans
         cursor.execute(
             "VACUUM (ANALYZE) reports_campaign_day, reports_campaign_shopper_day, reports_merchant_day, "
-            "reports_merchant_shopper_day"
+            "reports_merchant_shopper_day, reports_campaign_shopper_span, reports_merchant_shopper_span"
         )
 
     today = timezone.localdate()

@@ -69,30 +69,49 @@ _DIMENSIONS = (
 
 
 def campaign_figures(campaign_ids: list[int], period: Period, *, from_raw: bool) -> list[tuple]:
-    """(day, dimension, value, metric, amount) of the campaigns over the period."""
+    """(day, dimension, value, metric, amount) of the campaigns over the period: per day for the totals, summed over
+    the period (day None) for the breakdowns' values (the report charts only the totals by day)."""
     params = {"ids": campaign_ids, "start": period.start, "end": period.end}
     if from_raw:
         sql = (
-            f"SELECT f.day, d.dimension, d.value, f.metric, SUM(f.amount) FROM ({union_sql(CAMPAIGN_SOURCES)}) f "
+            "SELECT CASE WHEN d.dimension = 'total' THEN f.day END, d.dimension, d.value, f.metric, SUM(f.amount) "
+            f"FROM ({union_sql(CAMPAIGN_SOURCES)}) f "
             f"{_DIMENSIONS} WHERE d.value IS NOT NULL AND f.campaign_id = ANY(%(ids)s) "
             "AND f.day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2, 3, 4"
         )
     else:
         sql = (
-            "SELECT day, dimension, value, metric, SUM(amount) FROM reports_campaign_day "
+            "SELECT CASE WHEN dimension = 'total' THEN day END, dimension, value, metric, SUM(amount) "
+            "FROM reports_campaign_day "
             "WHERE campaign_id = ANY(%(ids)s) AND day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2, 3, 4"
         )
     return _rows(sql, params)
 
 
+def _period_params(periods: list[Period]) -> dict:
+    """%(start_<i>)s / %(end_<i>)s of each period."""
+    return {f"{k}_{i}": getattr(p, k) for i, p in enumerate(periods) for k in ("start", "end")}
+
+
 def campaign_participants(campaign_ids: list[int], period: Period, *, from_raw: bool) -> tuple[int, int]:
-    """(participants, new sign-ups): distinct shoppers over the whole period, not a sum of days."""
-    table = f"({union_sql(PARTICIPANT_SOURCES)})" if from_raw else "reports_campaign_shopper_day"
-    [(participants, signups)] = _rows(
-        f"SELECT COUNT(DISTINCT f.user_id), COUNT(DISTINCT f.user_id) FILTER (WHERE f.signed_up) FROM {table} f "
-        "WHERE f.campaign_id = ANY(%(ids)s) AND f.day BETWEEN %(start)s AND %(end)s",
-        {"ids": campaign_ids, "start": period.start, "end": period.end},
-    )
+    """(participants, new sign-ups): distinct shoppers over the whole period, not a sum of days. From the rollups:
+    the shoppers whose span (the days they took part, reports_campaign_shopper_span) overlaps the period."""
+    params = {"ids": campaign_ids, "start": period.start, "end": period.end}
+    if from_raw:
+        sql = (
+            "SELECT COUNT(DISTINCT f.user_id), COUNT(DISTINCT f.user_id) FILTER (WHERE f.signed_up) "
+            f"FROM ({union_sql(PARTICIPANT_SOURCES)}) f "
+            "WHERE f.campaign_id = ANY(%(ids)s) AND f.day BETWEEN %(start)s AND %(end)s"
+        )
+    else:
+        # One span row per campaign and shopper: over one campaign a shopper is one row (no DISTINCT to sort).
+        count = "COUNT(*)" if len(set(campaign_ids)) == 1 else "COUNT(DISTINCT s.user_id)"
+        sql = (
+            f"SELECT {count}, {count} FILTER (WHERE s.signup_days && r.days) "
+            "FROM reports_campaign_shopper_span s, (SELECT daterange(%(start)s, %(end)s, '[]') AS days) r "
+            "WHERE s.campaign_id = ANY(%(ids)s) AND s.days && r.days"
+        )
+    [(participants, signups)] = _rows(sql, params)
     return participants, signups
 
 
@@ -102,24 +121,74 @@ def _merchant_filter(merchant_id: int | None) -> str:
 
 def merchant_figures(merchant_id: int | None, period: Period, *, from_raw: bool) -> dict[tuple[str, str, str], Decimal]:
     """{(dimension, value, metric): amount} of a merchant's orders (every merchant's for None) over the period."""
-    table = f"({union_sql(MERCHANT_SOURCES)})" if from_raw else "reports_merchant_day"
+    if not from_raw:
+        [figures] = merchant_figures_by_period(merchant_id, [period])
+        return figures
     rows = _rows(
-        f"SELECT f.dimension, f.value, f.metric, SUM(f.amount) FROM {table} f "
+        f"SELECT f.dimension, f.value, f.metric, SUM(f.amount) FROM ({union_sql(MERCHANT_SOURCES)}) f "
         f"WHERE {_merchant_filter(merchant_id)} AND f.day BETWEEN %(start)s AND %(end)s GROUP BY 1, 2, 3",
         {"merchant": merchant_id, "start": period.start, "end": period.end},
     )
     return {(dimension, value, metric): amount for dimension, value, metric, amount in rows}
 
 
+def merchant_figures_by_period(
+    merchant_id: int | None, periods: list[Period]
+) -> list[dict[tuple[str, str, str], Decimal]]:
+    """merchant_figures of each period, from the rollups (reports_merchant_day), in one query."""
+    values = ", ".join(f"({i}, %(start_{i})s::date, %(end_{i})s::date)" for i in range(len(periods)))
+    rows = _rows(
+        f"SELECT p.i, f.dimension, f.value, f.metric, SUM(f.amount) FROM (VALUES {values}) p(i, start, stop) "
+        f"JOIN reports_merchant_day f ON f.day BETWEEN p.start AND p.stop WHERE {_merchant_filter(merchant_id)} "
+        "GROUP BY 1, 2, 3, 4",
+        {"merchant": merchant_id, **_period_params(periods)},
+    )
+    figures: list[dict[tuple[str, str, str], Decimal]] = [{} for _ in periods]
+    for i, dimension, value, metric, amount in rows:
+        figures[i][(dimension, value, metric)] = amount
+    return figures
+
+
+def merchant_shoppers(merchant_id: int | None, periods: list[Period]) -> list[int]:
+    """The distinct shoppers who ordered at the merchant (at any merchant for None) in each period, from the
+    rollups: the shoppers whose span of order days (reports_merchant_shopper_span) overlaps it, in one query."""
+    count = "COUNT(*)" if merchant_id else "COUNT(DISTINCT f.user_id)"  # a shopper is one span row per merchant
+    ranges = [f"daterange(%(start_{i})s, %(end_{i})s, '[]')" for i in range(len(periods))]
+    [row] = _rows(
+        "SELECT "
+        + ", ".join(f"{count} FILTER (WHERE f.days && {r})" for r in ranges)
+        + f" FROM reports_merchant_shopper_span f WHERE {_merchant_filter(merchant_id)} "
+        f"AND f.days && datemultirange({', '.join(ranges)})",
+        {"merchant": merchant_id, **_period_params(periods)},
+    )
+    return list(row)
+
+
 def merchant_activity(merchant_id: int | None, period: Period, *, from_raw: bool) -> tuple[int, Decimal, int]:
     """(orders, gross sales, distinct shoppers who ordered) at the merchant over the period."""
-    table = f"({union_sql(MERCHANT_SHOPPER_SOURCES)})" if from_raw else "reports_merchant_shopper_day"
+    if not from_raw:
+        [activity] = _activities(merchant_id, [period], merchant_figures_by_period(merchant_id, [period]))
+        return activity
     [(orders, gross, shoppers)] = _rows(
-        f"SELECT COALESCE(SUM(f.orders), 0), COALESCE(SUM(f.gross), 0), COUNT(DISTINCT f.user_id) FROM {table} f "
+        "SELECT COALESCE(SUM(f.orders), 0), COALESCE(SUM(f.gross), 0), COUNT(DISTINCT f.user_id) "
+        f"FROM ({union_sql(MERCHANT_SHOPPER_SOURCES)}) f "
         f"WHERE {_merchant_filter(merchant_id)} AND f.day BETWEEN %(start)s AND %(end)s",
         {"merchant": merchant_id, "start": period.start, "end": period.end},
     )
     return int(orders), Decimal(gross), shoppers
+
+
+def _activities(merchant_id: int | None, periods: list[Period], figures: list[dict]) -> list[tuple[int, Decimal, int]]:
+    """merchant_activity of each period from the rollups: the orders and gross of the merchant's day totals (the
+    same orders the shopper-days sum), the shoppers from the spans."""
+    return [
+        (
+            int(totals.get(("total", "", "orders"), 0)),
+            Decimal(totals.get(("total", "", "gross"), ZERO)),
+            shoppers,
+        )
+        for totals, shoppers in zip(figures, merchant_shoppers(merchant_id, periods), strict=True)
+    ]
 
 
 # --- the report ------------------------------------------------------------------------------------------------------
@@ -195,19 +264,20 @@ def campaign_report(*, campaign: Campaign, period: Period, from_raw: bool = Fals
     participants, signups = campaign_participants([campaign.pk], period, from_raw=from_raw)
 
     merchant_id = campaign.merchant_id  # a platform campaign is measured against every merchant's sales
-    merchant = merchant_figures(merchant_id, period, from_raw=from_raw)
+    periods = [period, period.shifted(months=12), period.shifted(months=1), period.before()]
+    if from_raw:
+        merchant, year_ago, month_ago = (merchant_figures(merchant_id, p, from_raw=True) for p in periods[:3])
+        now, before = (merchant_activity(merchant_id, p, from_raw=True) for p in (period, period.before()))
+    else:  # one query for the four periods' day totals, one for the two periods' shoppers
+        merchant, year_ago, month_ago, previous = merchant_figures_by_period(merchant_id, periods)
+        now, before = _activities(merchant_id, [period, period.before()], [merchant, previous])
     sales = merchant.get(("total", "", "gross"), ZERO)
-    year_ago = merchant_figures(merchant_id, period.shifted(months=12), from_raw=from_raw)
-    month_ago = merchant_figures(merchant_id, period.shifted(months=1), from_raw=from_raw)
     categories = sorted(
         ((value, amount) for (dimension, value, metric), amount in merchant.items() if dimension == "category"),
         key=lambda item: (-item[1], item[0]),
     )
     line_sales = sum((amount for _value, amount in categories), ZERO)
-    activity = _activity(
-        merchant_activity(merchant_id, period, from_raw=from_raw),
-        merchant_activity(merchant_id, period.before(), from_raw=from_raw),
-    )
+    activity = _activity(now, before)
 
     net = _cashback(totals)
     cost = totals["discount"] + net

@@ -16,6 +16,7 @@ from .facts import (
     source_sql,
     union_sql,
 )
+from .spans import SPANS, span_mismatches
 
 # Ids re-read below a source's watermark on every pass that finds new ids: a row whose transaction committed after
 # rows with higher ids (ids are taken at INSERT, rows become visible at COMMIT) is still found; its key makes the
@@ -188,8 +189,9 @@ def _mismatches(target: Target, *, limit: int = 50) -> list[str]:
 
 
 def rollups_audit() -> dict[str, list[str]]:
-    """For `manage.py audit`: every rollup equals the sum of its applied events recomputed from the raw rows."""
+    """For `manage.py audit`: every rollup equals the sum of its applied events recomputed from the raw rows, and
+    every shopper span its shopper-days (reports/spans.py)."""
     return {
         f"report rollups ({target.name}) equal a recomputation from the raw rows": _mismatches(target)
         for target in TARGETS
-    }
+    } | {f"report rollups ({span.table}) equal their shopper-days": span_mismatches(span) for span in SPANS}
