@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from common.money import from_minor, to_minor
 
-from . import errors, ledger
+from . import errors, ledger, risk
 from .lock_objects import free_share_claim, free_shares_lock, grabber_lock, packet_lock, sender_lock
 from .models import LuckyGroup, LuckyMembership, LuckyPacket, LuckyShare
 from .split import double_mean_split, equal_split
@@ -97,6 +97,7 @@ def packet_send(
     if group is not None and not LuckyMembership.objects.filter(group=group, user=sender).exists():
         raise errors.LuckyNotAMember(errors.NOT_A_MEMBER)
     fen_shares = _check_limits(kind=kind, total=total, share_count=share_count)
+    risk.named_check(sender.pk)
 
     sender_lock(sender.pk)  # two sends of one person take turns from here, so the daily total holds
     now = timezone.now()
@@ -137,19 +138,25 @@ def may_grab(packet: LuckyPacket, user) -> bool:
     return LuckyMembership.objects.filter(group_id=packet.group_id, user=user).exists()
 
 
-def packet_grab(*, packet: LuckyPacket, user) -> LuckyShare:
+def packet_grab(*, packet: LuckyPacket, user, device=None) -> LuckyShare:
     """Claim one share for `user` and pay it: at most one per person (a repeat returns the same share), never
-    waiting for other grabbers. The caller has checked that `user` may see the packet (else a 404)."""
+    waiting for other grabbers. The caller has checked that `user` may see the packet (else a 404). `device`: the
+    page's device row (antifraud.devices.request_device), None on the API; lucky/risk.py's rules refuse what
+    launders value."""
     if not may_grab(packet, user):
         raise errors.LuckyNotAMember(errors.NOT_A_MEMBER)
-    share = _grab(packet=packet, user=user)
+    try:
+        share = _grab(packet=packet, user=user, device=device)
+    except errors.LuckyRingRefused as refused:
+        risk.ring_record(refused.ring)  # the claim has rolled back; the finding stays
+        raise
     # After the claim committed: the grabber who took the last share marks the best luck (`packet_settle` is a
     # no-op while shares are free, and for everyone after the first to settle).
     transaction.on_commit(lambda: packet_settle(packet_id=packet.pk))
     return share
 
 
-def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
+def _grab(*, packet: LuckyPacket, user, device=None) -> LuckyShare:
     mine = LuckyShare.objects.filter(packet=packet, grabbed_by=user).first()
     if mine is not None:
         return mine
@@ -159,6 +166,9 @@ def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
         # Settled: no share is free and none will be. Most of a burst's grabbers arrive here; they are answered
         # without the lock, the claim and the "why none left" query.
         raise errors.LuckyAllGrabbed(errors.ALL_GRABBED)
+    risk.named_check(user.pk, packet.sender_id)
+    if device is not None:
+        risk.device_check(device_id=device.pk)
     try:
         with transaction.atomic():
             grabber_lock(user.pk)  # this person's grabs take turns from here, so the daily received total holds
@@ -167,6 +177,7 @@ def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
                 raise _none_left(packet.pk)
             share_id, amount = claimed
             _check_daily_receive_limit(user=user, share_id=share_id, amount=amount)
+            risk.ring_check(sender_id=packet.sender_id, grabber_id=user.pk, amount=amount, packet_total=packet.total)
             ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount)
     except IntegrityError:
         # The same person's other grab (a double tap) won the unique (packet, grabber) race and has committed.
