@@ -84,6 +84,7 @@ class Attempt:
     day: int
     outcome: str = "planned"
     reason: str = ""
+    hop: int = 0  # attackers: which hop (ring, loop) or round (puppets) of the actor's plan, from 0
 
 
 class Phone:
@@ -177,8 +178,8 @@ class World:
     def at(self, minute: int, fn: Callable[[], None]) -> None:
         heapq.heappush(self.heap, (max(minute, self.minute), next(self.seq), fn))
 
-    def attempt(self, kind: str, sub: str, actor: str, value: D) -> Attempt:
-        att = Attempt(kind, sub, actor, value, self.day)
+    def attempt(self, kind: str, sub: str, actor: str, value: D, hop: int = 0) -> Attempt:
+        att = Attempt(kind, sub, actor, value, self.day, hop=hop)
         if self.day >= 0:
             self.attempts.append(att)
         return att
@@ -329,6 +330,7 @@ class Ring:
         self.amount = D(self.rng.randint(18_000, 20_000)) / 100 if batch == 1 else D("200.00")
         world.top_up(self.members[0], self.amount * batch)
         self.holder = 0
+        self.hops = 0
 
     def plan_day(self, day: int) -> None:
         slots = 10 if self.batch == 1 else 2 * len(self.members)
@@ -341,7 +343,7 @@ class Ring:
         nxt = self.members[(self.holder + 1) % len(self.members)]
         moved = 0
         for _ in range(self.batch):
-            att = self.world.attempt(self.kind, self.sub, self.name, self.amount)
+            att = self.world.attempt(self.kind, self.sub, self.name, self.amount, hop=self.hops)
             packet_id, code = self.phones[sender.pk].api_send(sender, total=self.amount, recipient=nxt)
             if packet_id is None:
                 att.outcome, att.reason = "blocked", code
@@ -349,6 +351,7 @@ class Ring:
             ok, code = self.phones[nxt.pk].api_grab(nxt, packet_id)
             settle_grab(att, ok, code, lambda: self.amount)
             moved += ok
+        self.hops += 1
         if moved:
             self.holder = (self.holder + 1) % len(self.members)
 
@@ -369,21 +372,23 @@ class Puppets:
         self.group = group_create(owner=self.source, name=self.name)
         for puppet in self.puppets:
             group_join(user=puppet, invite_token=self.group.invite_token)
+        self.rounds = 0
 
     def plan_day(self, day: int) -> None:
         for i in range(8):
             self.world.at(OPEN + i * 90 + self.rng.randint(0, 30), self.round)
 
     def round(self) -> None:
-        n = len(self.puppets)
+        n, hop = len(self.puppets), self.rounds
+        self.rounds += 1
         packet_id, code = self.source_phone.api_send(self.source, total=D("200.00"), shares=n, group=self.group)
         if packet_id is None:
             for _ in range(n):
-                att = self.world.attempt(self.kind, self.sub, self.name, D("200.00") / n)
+                att = self.world.attempt(self.kind, self.sub, self.name, D("200.00") / n, hop=hop)
                 att.outcome, att.reason = "blocked", code
             return
         for puppet in self.puppets:
-            att = self.world.attempt(self.kind, self.sub, self.name, D("200.00") / n)
+            att = self.world.attempt(self.kind, self.sub, self.name, D("200.00") / n, hop=hop)
             ok, code = self.phone.page_grab(puppet, packet_id)
             settle_grab(att, ok, code, lambda p=puppet: share_of(packet_id, p))
 
@@ -415,6 +420,8 @@ def _block(selected: list[Attempt]) -> dict:
         "blocked": blocked,
         "held": D("0.00"),
         "paid": paid,
+        # what got through after an actor's first hop (rings, loops) or first round (puppets): the rules' promise is 0
+        "paid_after_first_hop": sum((a.value for a in selected if a.outcome == "paid" and a.hop > 0), D("0.00")),
         "deferred": D("0.00"),
         "caught_pct": float(100 * blocked / value) if value else None,
         "why": dict(sorted(why.items(), key=lambda kv: -kv[1])),
