@@ -29,6 +29,7 @@ RISK_RING = _(
     "Refused: lucky money keeps going round the same few accounts. A reviewer will look at it; the share stays in the "
     "packet."
 )
+NOT_A_LUCKY_CAMPAIGN = _("This campaign does not give out lucky-money packets now.")
 RISK_UNDER_REVIEW = _("Lucky money is paused for this account while a reviewer looks at it.")
 
 

@@ -8,7 +8,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from campaigns.models import Campaign, EarnRule
 from common.money import from_minor, to_minor
+from packets.codes import new_code
+from packets.models import Packet
 
 from . import errors, ledger, risk
 from .lock_objects import free_share_claim, free_shares_lock, grabber_lock, packet_lock, sender_lock
@@ -74,6 +77,20 @@ def _check_limits(*, kind: str, total: Decimal, share_count: int) -> list[int]:
     return shares
 
 
+def lucky_campaign_rule(campaign: Campaign) -> EarnRule:
+    """The packet terms (minimum spend, categories, validity) of a platform lucky-money campaign: a live campaign
+    without a merchant, for person → person packets, with an earn rule (its first). Anything else is refused."""
+    rule = campaign.earn_rules.order_by("pk").first()
+    if (
+        campaign.merchant_id is not None
+        or campaign.participants != Campaign.Participants.PERSON_PERSON
+        or not campaign.is_live()
+        or rule is None
+    ):
+        raise errors.LuckyError(errors.NOT_A_LUCKY_CAMPAIGN, code="not_a_lucky_campaign")
+    return rule
+
+
 @transaction.atomic
 def packet_send(
     *,
@@ -84,9 +101,13 @@ def packet_send(
     message: str = "",
     group: LuckyGroup | None = None,
     recipient=None,
+    campaign: Campaign | None = None,
 ) -> LuckyPacket:
     """Split the packet, store its shares, and move its total from the sender's cash wallet into the escrow — all in
-    one transaction, so a refusal (limits, membership, funds) writes nothing."""
+    one transaction, so a refusal (limits, membership, funds) writes nothing. `campaign`: send it as spendable red
+    packets of that lucky-money campaign (each grabbed share becomes one; cash when None)."""
+    if campaign is not None:
+        lucky_campaign_rule(campaign)
     if (group is None) == (recipient is None):
         raise ValueError("a packet goes to a group or to one person")
     if recipient is not None:
@@ -118,6 +139,7 @@ def packet_send(
         total=total,
         share_count=share_count,
         message=message,
+        campaign=campaign,
         created_at=now,
         expires_at=now + timedelta(hours=settings.LUCKY_EXPIRY_HOURS),
     )
@@ -178,11 +200,39 @@ def _grab(*, packet: LuckyPacket, user, device=None) -> LuckyShare:
             share_id, amount = claimed
             _check_daily_receive_limit(user=user, share_id=share_id, amount=amount)
             risk.ring_check(sender_id=packet.sender_id, grabber_id=user.pk, amount=amount, packet_total=packet.total)
-            ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount)
+            ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount, campaign_id=packet.campaign_id)
+            if packet.campaign_id is not None:
+                spendable = _spendable_issue(packet=packet, grabber=user, amount=amount)
+                LuckyShare.objects.filter(pk=share_id).update(spendable=spendable)
     except IntegrityError:
         # The same person's other grab (a double tap) won the unique (packet, grabber) race and has committed.
         return LuckyShare.objects.get(packet=packet, grabbed_by=user)
     return LuckyShare.objects.get(pk=share_id)
+
+
+def _spendable_issue(*, packet: LuckyPacket, grabber, amount: Decimal) -> Packet:
+    """The red packet a grabbed share of a campaign packet becomes: the grabber holds it, the sender is its issuer
+    (paid the campaign's issuer rebate when it is spent), its value sits in the campaign's packets outstanding (posted
+    by the grab) and whatever of it goes unused returns to the sender's cash (its funding account). A campaign that
+    ended since the send refuses the grab; the share goes back to the sender with the rest on expiry."""
+    rule = lucky_campaign_rule(Campaign.objects.get(pk=packet.campaign_id))  # as it is now, not as at the send
+    now = timezone.now()
+    return Packet.objects.create(
+        code=new_code(),
+        campaign_id=packet.campaign_id,
+        earn_rule=rule,
+        issuer_merchant=None,
+        issuer_user_id=packet.sender_id,
+        holder=grabber,
+        amount=amount,
+        min_spend=rule.min_spend,
+        categories=rule.allowed_categories,
+        denied_categories=rule.denied_categories,
+        issued_at=now,
+        expires_at=now + timedelta(days=rule.valid_days),
+        funding_account=ledger.cash_wallet(packet.sender_id),
+        channel="lucky",
+    )
 
 
 def _check_daily_receive_limit(*, user, share_id: int, amount: Decimal) -> None:
