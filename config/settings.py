@@ -268,6 +268,9 @@ LUCKY_DEVICE_DAYS = int(os.environ.get("LUCKY_DEVICE_DAYS", 30))
 LUCKY_RING_MIN_EDGE = Decimal(os.environ.get("LUCKY_RING_MIN_EDGE", "100.00"))
 LUCKY_RING_MIN_SHARE_PCT = int(os.environ.get("LUCKY_RING_MIN_SHARE_PCT", 50))
 LUCKY_RING_MAX_ACCOUNTS = int(os.environ.get("LUCKY_RING_MAX_ACCOUNTS", 5))
+# …and only a share passed on: its sender grabbed a directed share of ≥ this % of it in these hours before sending.
+LUCKY_PASS_THROUGH_HOURS = int(os.environ.get("LUCKY_PASS_THROUGH_HOURS", 24))
+LUCKY_PASS_THROUGH_PCT = int(os.environ.get("LUCKY_PASS_THROUGH_PCT", 80))
 # Platform points are spendable at checkout at this rate (100 points = ¥1.00, so one point is one fen).
 POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 

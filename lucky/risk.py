@@ -11,19 +11,21 @@ Four rules, checked inside the send's or the grab's transaction (a refusal write
   is *heavy* when, over the last `ANTIFRAUD_DETECT_WINDOW_DAYS` (7) days, the *directed* shares b grabbed of a's
   packets (a share of at least half its packet: a one-person packet, or most of one) add up to at least
   `LUCKY_RING_MIN_EDGE` (100.00) and to at least `LUCKY_RING_MIN_SHARE_PCT` (50) % of everything a's packets paid
-  out in the window. A grab of a directed share that leaves the sender → grabber edge heavy is refused when heavy
-  edges lead from the grabber back to the sender (A → B → A, A → B → C → A, … up to the ring size). Family and class
-  packets are split among many: no edge of theirs is heavy unless someone sends one person most of what they send,
-  and that person sends it back. The refusal writes a `circular_flow` finding ``lucky-ring:<sorted ids>`` naming the
-  ring (its pending rebates are held like any finding's). A reviewer who dismisses it lets that ring's grabs
-  through again.
-* **Chains** (`chain_through`): the same heavy edges, one step earlier: a directed grab that leaves the sender →
-  grabber edge heavy is refused when a heavy edge from someone else leads into the sender — the sender passes on
+  out in the window. A grab of a directed share *passed on* (its sender had grabbed a directed share worth ≥
+  `LUCKY_PASS_THROUGH_PCT` (80) % of it in the `LUCKY_PASS_THROUGH_HOURS` (24) before sending) that leaves the
+  sender → grabber edge heavy is refused when heavy edges lead from the grabber back to the sender (A → B → A,
+  A → B → C → A, … up to the ring size). Family and class packets are split among many: no edge of theirs is heavy
+  unless someone sends one person most of what they send, and that person passes it back within a day. The
+  refusal writes a `circular_flow` finding ``lucky-ring:<sorted ids>`` naming the ring (its pending rebates are held
+  like any finding's). A reviewer who dismisses it lets that ring's grabs through again.
+* **Chains** (`chain_through`): the same heavy edges, one step earlier: the same passed-on directed grab is
+  refused when a heavy edge from someone else leads into the sender — the sender passes on
   what one person gave them (the mules of a ring, before the ring closes). The finding is ``lucky-chain:<ids>``
   (giver, sender, grabber), dismissed like a ring's. Only the first hop of a ring or chain is ever paid.
 * **Accounts named in a ring or chain finding** (`named_check`): while a lucky-ring or lucky-chain finding naming
-  an account is open or confirmed, it can neither send lucky money nor grab it, and nobody can grab its packets
-  (they return to it on expiry). So a ring caught at its first refused grab moves nothing more.
+  an account is open or confirmed, it can send no one-person packet, grab no directed share, and nobody can grab a
+  directed share of its packets (they return to it on expiry). So a ring caught at its first refused grab moves
+  nothing more one-to-one; its members' group packets split among many still go (what the ring rules never see).
 
 The daily send and receive caps (lucky/services.py) bound each account whatever these rules say.
 """
@@ -195,21 +197,37 @@ def chain_through(*, sender_id: int, grabber_id: int, since=None) -> Ring | None
     return None
 
 
+def passes_through(*, sender_id: int, sent_at, total: Decimal) -> bool:
+    """Whether the sender had just grabbed a directed share worth most of this packet: one of at least
+    LUCKY_PASS_THROUGH_PCT (80) % of its total, in the LUCKY_PASS_THROUGH_HOURS (24) before it was sent."""
+    hours = _setting("LUCKY_PASS_THROUGH_HOURS", 24)
+    pct = _setting("LUCKY_PASS_THROUGH_PCT", 80)
+    return LuckyShare.objects.filter(
+        Q(amount__gte=F("packet__total") / 2),
+        grabbed_by_id=sender_id,
+        grabbed_at__gte=sent_at - timedelta(hours=hours),
+        grabbed_at__lte=sent_at,
+        amount__gte=total * pct / 100,
+    ).exists()
+
+
 def _dismissed(fingerprint: str) -> bool:
     return Finding.objects.filter(
         kind=Finding.Kind.CIRCULAR_FLOW, fingerprint=fingerprint, status=Finding.Status.DISMISSED
     ).exists()
 
 
-def ring_check(*, sender_id: int, grabber_id: int, amount: Decimal, packet_total: Decimal) -> None:
-    """Refuse a directed share whose grab closes a ring or passes on a heavy gift (module docstring), unless a
-    reviewer dismissed that ring or chain."""
-    if amount * 2 < packet_total:  # not directed: adds to no heavy edge, so it closes no ring and extends no chain
+def ring_check(*, packet, grabber_id: int, amount: Decimal) -> None:
+    """Refuse a directed share of a packet that passes on what its sender had just been given, when its grab closes a
+    ring or extends a chain of heavy edges (module docstring), unless a reviewer dismissed that ring or chain."""
+    if amount * 2 < packet.total:  # not directed: adds to no heavy edge, so it closes no ring and extends no chain
         return
-    ring = ring_closed_by(sender_id=sender_id, grabber_id=grabber_id)
+    if not passes_through(sender_id=packet.sender_id, sent_at=packet.created_at, total=packet.total):
+        return
+    ring = ring_closed_by(sender_id=packet.sender_id, grabber_id=grabber_id)
     if ring is not None and not _dismissed(ring.fingerprint):
         raise errors.LuckyRingRefused(ring)
-    chain = chain_through(sender_id=sender_id, grabber_id=grabber_id)
+    chain = chain_through(sender_id=packet.sender_id, grabber_id=grabber_id)
     if chain is not None and not _dismissed(chain.fingerprint):
         raise errors.LuckyRingRefused(chain)
 

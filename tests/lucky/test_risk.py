@@ -3,6 +3,7 @@ closes them, and so is passing on a heavy gift (a chain), each named in a findin
 grab; a device with too many accounts cannot grab; family packets split among many are none of these. One behaviour
 per test."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -114,6 +115,26 @@ def test_nobody_can_grab_a_packet_sent_by_a_named_account():
     with pytest.raises(errors.LuckyRiskRefused):
         packet_grab(packet=for_outsider, user=outsider)
     assert cash_of(outsider) == D("0.00")
+
+
+def test_passing_on_a_gift_days_after_receiving_it_is_no_chain():
+    a, b, c = people(3)
+    received = give(a, b, "120.00")
+    LuckyShare.objects.filter(pk=received.pk).update(grabbed_at=received.grabbed_at - timedelta(days=2))
+
+    assert give(b, c, "120.00").amount == D("120.00")  # outside LUCKY_PASS_THROUGH_HOURS (24)
+    assert not Finding.objects.exists()
+
+
+def test_a_named_account_s_group_packet_split_among_many_is_still_grabbed():
+    group, (a, b, c, _d) = family(4, owner_cash="300.00")
+    give(a, b, "150.00")
+    back = packet_send(sender=b, recipient=a, kind=LuckyPacket.Kind.RANDOM, total=D("150.00"), share_count=1)
+    with pytest.raises(errors.LuckyRingRefused):
+        packet_grab(packet=back, user=a)
+    family_packet = packet_send(sender=a, group=group, kind=LuckyPacket.Kind.EQUAL, total=D("30.00"), share_count=3)
+
+    assert packet_grab(packet=family_packet, user=c).amount == D("10.00")  # a third: not directed
 
 
 def test_a_dismissed_ring_is_let_through():
