@@ -1,5 +1,6 @@
 """The fraud corpus, small (bench/fraud_corpus.py, `Config.small()`): honest shoppers and every attack kind through
-the real pages and API, two simulated days; the targets of issue #6 on it, and a clean audit after it.
+the real pages and API, two simulated days, then the lucky-money phase (bench/fraud_lucky.py); the targets of issue #6
+on it, and a clean audit after it.
 
 The figures of the full corpus are in docs/ANTIFRAUD.md, "Evaluation"."""
 
@@ -30,6 +31,7 @@ def corpus_clock(settings):
     settings.TIME_ZONE = corpus_time_zone()
 
 
+@pytest.mark.timeout(900)  # the rebate corpus (~80 s) and the lucky phase (~60 s), on a shared machine
 @pytest.mark.django_db(transaction=True)
 def test_the_small_corpus_meets_the_targets(corpus_clock):
     report = run_corpus(Config.small(), log=lambda message: None)
