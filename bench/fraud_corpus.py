@@ -87,7 +87,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -136,6 +136,7 @@ from antifraud.models import (  # noqa: E402
     TrailEvent,
     TrailSession,
 )
+from bench.fraud_lucky import LuckyConfig, run_lucky  # noqa: E402
 from campaigns.models import Campaign, EarnRule, RebateRule  # noqa: E402
 from campaigns.rules import CartLine, rebate_legs  # noqa: E402
 from campaigns.selectors import campaign_with_rules, rebate_spec  # noqa: E402
@@ -159,8 +160,8 @@ KINDS = ("packet_farm", "fake_orders", "collusion", "referral_farm", "self_refer
 FAKE_MODES = ("no_trail", "too_fast", "scripted")
 NOT_APPLICABLE = {
     "circular_flow": (
-        "not applicable: the only packets a person issues are referral packets (inviter → invitee, fixed once at "
-        "sign-up), so no page or API lets B send a packet back to A"
+        "not applicable to rebate packets (a person issues only referral packets, fixed at sign-up); lucky money's "
+        "loops and rings are measured below (lucky_loop, lucky_ring)"
     )
 }
 TARGET_CAUGHT = 95.0
@@ -188,6 +189,15 @@ class Config:
     self_referrals: int = 16
     detect_every: int = 60  # minutes between detector runs (beat's default is 10: hourly is the harder case)
     warmup_days: int = 7  # established honest shoppers shop before the period (not measured): the detectors' window
+    rebates: bool = True  # the rebate corpus (False: --lucky-only)
+    lucky: bool = True  # the lucky-money phase (bench/fraud_lucky.py)
+    lucky_families: int = 24
+    lucky_classes: int = 3
+    lucky_loops: int = 4
+    lucky_rings: int = 6
+    lucky_batched_rings: int = 3
+    lucky_puppet_masters: int = 3
+    lucky_puppets: int = 5
 
     @classmethod
     def small(cls, seed: int = 6) -> Config:
@@ -207,6 +217,12 @@ class Config:
             referral_farms=2,
             farm_invitees=5,
             self_referrals=5,
+            lucky_families=6,
+            lucky_classes=1,
+            lucky_loops=2,
+            lucky_rings=3,
+            lucky_batched_rings=1,
+            lucky_puppet_masters=1,
         )
 
 
@@ -1591,14 +1607,42 @@ def run_corpus(cfg: Config, *, log: Callable[[str], None] = print) -> dict:
         Template._render = Template._original_render
     try:
         sim = Sim(cfg, log=log)
-        build(sim)
-        log(
-            f"built: {len(sim.honest_ids)} existing honest accounts (the rest sign up during the period); existing "
-            f"attacker accounts {dict(_counts(sim.actors))}"
-        )
-        sim.run()
-        settle(sim)
+        if cfg.rebates:
+            build(sim)
+            log(
+                f"built: {len(sim.honest_ids)} existing honest accounts (the rest sign up during the period); "
+                f"existing attacker accounts {dict(_counts(sim.actors))}"
+            )
+            sim.run()
+            settle(sim)
         report = summarize(sim)
+        if not cfg.rebates:
+            report["kinds"] = {}
+        if cfg.lucky:
+            lucky = run_lucky(
+                LuckyConfig(
+                    seed=cfg.seed,
+                    days=cfg.days,
+                    warmup_days=cfg.warmup_days,
+                    families=cfg.lucky_families,
+                    classes=cfg.lucky_classes,
+                    loops=cfg.lucky_loops,
+                    rings=cfg.lucky_rings,
+                    batched_rings=cfg.lucky_batched_rings,
+                    puppet_masters=cfg.lucky_puppet_masters,
+                    puppets=cfg.lucky_puppets,
+                ),
+                log=log,
+            )
+            report["kinds"].update(lucky["kinds"])
+            report["lucky_honest"] = {**lucky["honest"], "findings_naming_them": lucky["findings_on_honest"]}
+            report["findings"] = {
+                **{k: v for k, v in report["findings"].items() if k != "circular_flow"},
+                **{f"circular_flow ({prefix.rstrip(':')})": n for prefix, n in lucky["findings"].items()},
+            }
+            sim.requests += lucky["requests"]
+            for kind, ids in lucky["accounts"].items():
+                sim.actors[kind] += ids
     finally:
         if instrumented:
             Template._render = instrumented
@@ -1631,6 +1675,8 @@ def meets_targets(report: dict) -> dict[str, bool]:
         if row.get("caught_pct") is not None:
             verdict[kind] = row["caught_pct"] >= TARGET_CAUGHT
     verdict["honest"] = report["honest"]["held_pct"] <= TARGET_HONEST_HELD
+    if "lucky_honest" in report:  # lucky money is refused, never held: its honest target is on what was refused
+        verdict["lucky_honest"] = report["lucky_honest"]["refused_pct"] <= TARGET_HONEST_HELD
     return verdict
 
 
@@ -1674,6 +1720,17 @@ def format_report(report: dict) -> str:
         f"of the honest value attempted; not counted: ¥{_money(h['to_attacking_merchants'])} of issuer legs that "
         "honest orders earned for attacking (colluding, brushing) merchants"
     )
+    lucky = report.get("lucky_honest")
+    if lucky:
+        lines.append(row(f"lucky honest ({lucky['people']} people)", {**lucky, "held_pct": lucky["refused_pct"]}, True))
+        for group, g in lucky["groups"].items():
+            lines.append(row(f"  {group}", {**g, "held_pct": g["refused_pct"]}, honest=True))
+        lines.append(
+            f"lucky honest: grabbed ¥{_money(lucky['paid'])}, refused ¥{_money(lucky['blocked'])} = "
+            f"{lucky['refused_pct']:.2f} % (target ≤ {TARGET_HONEST_HELD:.0f} %; lucky money is refused or paid, never "
+            f"held: the % column of these rows is what was refused); findings naming them: "
+            f"{lucky['findings_naming_them']}"
+        )
     targets = meets_targets(report)
     lines.append(
         "targets: "
@@ -1682,7 +1739,7 @@ def format_report(report: dict) -> str:
     )
     lines.append("")
     lines.append("why (value by cause):")
-    for kind, r in [*report["kinds"].items(), ("honest", h)]:
+    for kind, r in [*report["kinds"].items(), ("honest", h), ("lucky honest", report.get("lucky_honest", {}))]:
         if r.get("why"):
             causes = "; ".join(f"{k} ¥{_money(v)}" for k, v in list(r["why"].items())[:8])
             lines.append(f"  {kind}: {causes}")
@@ -1729,18 +1786,21 @@ def parse_args(argv=None) -> argparse.Namespace:
         help=f"days established honest shoppers shop before the period, not measured (default {defaults.warmup_days})",
     )
     p.add_argument("--small", action="store_true", help="the test suite's small corpus (other sizes ignored)")
+    p.add_argument("--lucky-only", action="store_true", help="only the lucky-money phase (bench/fraud_lucky.py)")
+    p.add_argument("--no-lucky", action="store_true", help="only the rebate corpus")
     p.add_argument("--json", type=Path, help="also write the figures (and every attempt) here")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     return p.parse_args(argv)
 
 
 def config_from(args: argparse.Namespace) -> Config:
+    phases = {"rebates": not args.lucky_only, "lucky": not args.no_lucky}
     if args.small:
-        return Config.small(seed=args.seed)
+        return replace(Config.small(seed=args.seed), **phases)
     given = {f.name: getattr(args, f.name) for f in fields(Config) if hasattr(args, f.name)}  # --farm-accounts etc.
     if args.fake is not None:
         given.update(fake_no_trail=args.fake, fake_too_fast=args.fake, fake_scripted=args.fake)
-    return Config(**given)
+    return Config(**{**given, **phases})
 
 
 def main(argv=None) -> int:

@@ -260,6 +260,17 @@ LUCKY_EXPIRY_HOURS = int(os.environ.get("LUCKY_EXPIRY_HOURS", 24))
 # the API and the pages alike (lucky/limits.py).
 LUCKY_SEND_RATE = os.environ.get("LUCKY_SEND_RATE", "10/m")
 LUCKY_GRAB_RATE = os.environ.get("LUCKY_GRAB_RATE", "30/m")
+# Laundering rules of the grab path (lucky/risk.py): a page device more accounts used (30 days) cannot grab; an edge
+# a → b is heavy when b's one-person shares of a's packets reach LUCKY_RING_MIN_EDGE and LUCKY_RING_MIN_SHARE_PCT % of
+# what a paid out in the detectors' window; rings up to LUCKY_RING_MAX_ACCOUNTS accounts.
+LUCKY_GRAB_DEVICE_MAX_ACCOUNTS = int(os.environ.get("LUCKY_GRAB_DEVICE_MAX_ACCOUNTS", 2))
+LUCKY_DEVICE_DAYS = int(os.environ.get("LUCKY_DEVICE_DAYS", 30))
+LUCKY_RING_MIN_EDGE = Decimal(os.environ.get("LUCKY_RING_MIN_EDGE", "100.00"))
+LUCKY_RING_MIN_SHARE_PCT = int(os.environ.get("LUCKY_RING_MIN_SHARE_PCT", 50))
+LUCKY_RING_MAX_ACCOUNTS = int(os.environ.get("LUCKY_RING_MAX_ACCOUNTS", 5))
+# …and only a share passed on: its sender grabbed a directed share of ≥ this % of it in these hours before sending.
+LUCKY_PASS_THROUGH_HOURS = int(os.environ.get("LUCKY_PASS_THROUGH_HOURS", 24))
+LUCKY_PASS_THROUGH_PCT = int(os.environ.get("LUCKY_PASS_THROUGH_PCT", 80))
 # Platform points are spendable at checkout at this rate (100 points = ¥1.00, so one point is one fen).
 POINTS_PER_CNY = int(os.environ.get("POINTS_PER_CNY", 100))
 

@@ -8,6 +8,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from campaigns.models import Campaign
 from common.api import ERROR, MoneyField
 from common.idempotency import idempotent
 
@@ -45,6 +46,7 @@ class LuckyPacketOutput(serializers.ModelSerializer):
             "total",
             "share_count",
             "message",
+            "campaign",
             "status",
             "created_at",
             "expires_at",
@@ -89,6 +91,12 @@ class PacketCreateApi(APIView):
         message = serializers.CharField(max_length=60, required=False, allow_blank=True, default="")
         group_id = serializers.IntegerField(min_value=1, required=False, help_text="A group the caller belongs to")
         recipient_id = serializers.IntegerField(min_value=1, required=False, help_text="Or one person")
+        campaign_id = serializers.IntegerField(
+            min_value=1,
+            required=False,
+            help_text="Send spendable red packets of this platform lucky-money campaign instead of cash: each grabbed "
+            "share becomes a packet usable at the campaign's merchants",
+        )
 
         def validate(self, data):
             if ("group_id" in data) == ("recipient_id" in data):
@@ -117,7 +125,13 @@ class PacketCreateApi(APIView):
             recipient = get_user_model().objects.filter(pk=body["recipient_id"], is_active=True).first()
             if recipient is None:
                 raise errors.LuckyNotFound(errors.RECIPIENT_NOT_FOUND, code="recipient_not_found")
+        campaign = None
+        if "campaign_id" in body:
+            campaign = Campaign.objects.filter(pk=body["campaign_id"]).first()
+            if campaign is None:
+                raise errors.LuckyNotFound(errors.NOT_A_LUCKY_CAMPAIGN, code="campaign_not_found")
         packet = services.packet_send(
+            campaign=campaign,
             sender=request.user,
             kind=body["kind"],
             total=body["total"],

@@ -24,6 +24,13 @@ SEND_RATE_LIMITED = _("Too many lucky packets sent in a short time. Please wait 
 GRAB_RATE_LIMITED = _("Too many grabs in a short time. Please wait a minute and try again.")
 DAILY_RECEIVE_LIMIT = _("You can receive at most %(limit)s in lucky packets a day; %(left)s is left today.")
 OWNER_CANNOT_LEAVE = _("The owner of a group cannot leave it.")
+RISK_DEVICE = _("Too many accounts use this device: lucky packets cannot be grabbed from it.")
+RISK_RING = _(
+    "Refused: lucky money keeps going round the same few accounts. A reviewer will look at it; the share stays in the "
+    "packet."
+)
+NOT_A_LUCKY_CAMPAIGN = _("This campaign does not give out lucky-money packets now.")
+RISK_UNDER_REVIEW = _("Lucky money is paused for this account while a reviewer looks at it.")
 
 
 class LuckyError(ApplicationError):
@@ -45,6 +52,21 @@ class LuckyNoFunds(Conflict):
 
 class LuckyReceiveLimitReached(Conflict):
     code = "daily_receive_limit_reached"
+
+
+class LuckyRiskRefused(ApplicationError):
+    """A send or grab refused by an anti-fraud rule of lucky/risk.py (sock puppets, rings, accounts under review)."""
+
+    status_code = 403
+    code = "risk_blocked"
+
+
+class LuckyRingRefused(LuckyRiskRefused):
+    """A grab that would close a ring of heavy flows; carries the ring for the finding (lucky.risk.ring_record)."""
+
+    def __init__(self, ring):
+        super().__init__(RISK_RING, code="lucky_ring", details={"accounts": len(ring.members)})
+        self.ring = ring
 
 
 class LuckyOwnerCannotLeave(Conflict):

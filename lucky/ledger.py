@@ -18,7 +18,7 @@ KIND_SEND = "lucky_send"
 KIND_GRAB = "lucky_grab"
 KIND_RETURN = "lucky_return"
 
-__all__ = ["InsufficientFunds", "escrow_account", "post_grab", "post_return", "post_send"]
+__all__ = ["InsufficientFunds", "cash_wallet", "escrow_account", "post_grab", "post_return", "post_send"]
 
 
 def escrow_account() -> LedgerAccount:
@@ -39,13 +39,19 @@ def post_send(*, packet_id: int, sender_id: int, total: Decimal) -> None:
     )
 
 
-def post_grab(*, packet_id: int, grabber_id: int, amount: Decimal) -> None:
-    """Escrow → grabber's cash, once per packet and grabber (the key), whoever retries."""
+def post_grab(*, packet_id: int, grabber_id: int, amount: Decimal, campaign_id: int | None = None) -> None:
+    """Escrow → grabber's cash, once per packet and grabber (the key), whoever retries. For a spendable packet
+    (`campaign_id`): escrow → the campaign's packets-outstanding account, which the share's red packet is now part of
+    (spending it pays the merchant from there; its unused value returns to the sender's cash, its funding account)."""
+    if campaign_id is None:
+        destination = cash_wallet(grabber_id)
+    else:
+        destination = ledger_account(kind=AccountKind.PACKETS_OUTSTANDING, campaign_id=campaign_id)
     ledger_post(
         kind=KIND_GRAB,
         idempotency_key=f"lucky:grab:{packet_id}:{grabber_id}",
         reference=f"lucky_packet:{packet_id}",
-        postings=[Posting(escrow_account(), -amount), Posting(cash_wallet(grabber_id), amount)],
+        postings=[Posting(escrow_account(), -amount), Posting(destination, amount)],
     )
 
 

@@ -83,6 +83,17 @@ class LuckyPacket(models.Model):
     expires_at = models.DateTimeField(_("expires at"))
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     returned_amount = models.DecimalField(_("returned to the sender"), default=0, **MONEY)
+    # Empty: the shares are cash (the default). Set: each grabbed share becomes a spendable red packet of this platform
+    # lucky-money campaign (person → person), usable at the campaign's merchants; spending it pays the sender the
+    # campaign's issuer rebate and the grabber its holder rebate (docs/LUCKY_MONEY.md, "Spendable packets").
+    campaign = models.ForeignKey(
+        "campaigns.Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("lucky-money campaign"),
+    )
 
     class Meta:
         verbose_name = _("lucky packet")
@@ -127,6 +138,15 @@ class LuckyShare(models.Model):
     grabbed_at = models.DateTimeField(_("grabbed at"), null=True, blank=True)
     returned_at = models.DateTimeField(_("returned at"), null=True, blank=True)
     best_luck = models.BooleanField(_("best luck"), default=False)
+    # The spendable red packet this share became when grabbed (a campaign packet's shares only).
+    spendable = models.OneToOneField(
+        "packets.Packet",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="lucky_share",
+        verbose_name=_("spendable packet"),
+    )
 
     class Meta:
         verbose_name = _("lucky packet share")

@@ -8,9 +8,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from campaigns.models import Campaign, EarnRule
 from common.money import from_minor, to_minor
+from packets.codes import new_code
+from packets.models import Packet
 
-from . import errors, ledger
+from . import errors, ledger, risk
 from .lock_objects import free_share_claim, free_shares_lock, grabber_lock, packet_lock, sender_lock
 from .models import LuckyGroup, LuckyMembership, LuckyPacket, LuckyShare
 from .split import double_mean_split, equal_split
@@ -74,6 +77,20 @@ def _check_limits(*, kind: str, total: Decimal, share_count: int) -> list[int]:
     return shares
 
 
+def lucky_campaign_rule(campaign: Campaign) -> EarnRule:
+    """The packet terms (minimum spend, categories, validity) of a platform lucky-money campaign: a live campaign
+    without a merchant, for person → person packets, with an earn rule (its first). Anything else is refused."""
+    rule = campaign.earn_rules.order_by("pk").first()
+    if (
+        campaign.merchant_id is not None
+        or campaign.participants != Campaign.Participants.PERSON_PERSON
+        or not campaign.is_live()
+        or rule is None
+    ):
+        raise errors.LuckyError(errors.NOT_A_LUCKY_CAMPAIGN, code="not_a_lucky_campaign")
+    return rule
+
+
 @transaction.atomic
 def packet_send(
     *,
@@ -84,9 +101,13 @@ def packet_send(
     message: str = "",
     group: LuckyGroup | None = None,
     recipient=None,
+    campaign: Campaign | None = None,
 ) -> LuckyPacket:
     """Split the packet, store its shares, and move its total from the sender's cash wallet into the escrow — all in
-    one transaction, so a refusal (limits, membership, funds) writes nothing."""
+    one transaction, so a refusal (limits, membership, funds) writes nothing. `campaign`: send it as spendable red
+    packets of that lucky-money campaign (each grabbed share becomes one; cash when None)."""
+    if campaign is not None:
+        lucky_campaign_rule(campaign)
     if (group is None) == (recipient is None):
         raise ValueError("a packet goes to a group or to one person")
     if recipient is not None:
@@ -97,6 +118,8 @@ def packet_send(
     if group is not None and not LuckyMembership.objects.filter(group=group, user=sender).exists():
         raise errors.LuckyNotAMember(errors.NOT_A_MEMBER)
     fen_shares = _check_limits(kind=kind, total=total, share_count=share_count)
+    if recipient is not None:  # a one-person packet is all directed: a named account may not send one
+        risk.named_check(sender.pk)
 
     sender_lock(sender.pk)  # two sends of one person take turns from here, so the daily total holds
     now = timezone.now()
@@ -117,6 +140,7 @@ def packet_send(
         total=total,
         share_count=share_count,
         message=message,
+        campaign=campaign,
         created_at=now,
         expires_at=now + timedelta(hours=settings.LUCKY_EXPIRY_HOURS),
     )
@@ -137,19 +161,25 @@ def may_grab(packet: LuckyPacket, user) -> bool:
     return LuckyMembership.objects.filter(group_id=packet.group_id, user=user).exists()
 
 
-def packet_grab(*, packet: LuckyPacket, user) -> LuckyShare:
+def packet_grab(*, packet: LuckyPacket, user, device=None) -> LuckyShare:
     """Claim one share for `user` and pay it: at most one per person (a repeat returns the same share), never
-    waiting for other grabbers. The caller has checked that `user` may see the packet (else a 404)."""
+    waiting for other grabbers. The caller has checked that `user` may see the packet (else a 404). `device`: the
+    page's device row (antifraud.devices.request_device), None on the API; lucky/risk.py's rules refuse what
+    launders value."""
     if not may_grab(packet, user):
         raise errors.LuckyNotAMember(errors.NOT_A_MEMBER)
-    share = _grab(packet=packet, user=user)
+    try:
+        share = _grab(packet=packet, user=user, device=device)
+    except errors.LuckyRingRefused as refused:
+        risk.ring_record(refused.ring)  # the claim has rolled back; the finding stays
+        raise
     # After the claim committed: the grabber who took the last share marks the best luck (`packet_settle` is a
     # no-op while shares are free, and for everyone after the first to settle).
     transaction.on_commit(lambda: packet_settle(packet_id=packet.pk))
     return share
 
 
-def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
+def _grab(*, packet: LuckyPacket, user, device=None) -> LuckyShare:
     mine = LuckyShare.objects.filter(packet=packet, grabbed_by=user).first()
     if mine is not None:
         return mine
@@ -159,6 +189,8 @@ def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
         # Settled: no share is free and none will be. Most of a burst's grabbers arrive here; they are answered
         # without the lock, the claim and the "why none left" query.
         raise errors.LuckyAllGrabbed(errors.ALL_GRABBED)
+    if device is not None:
+        risk.device_check(device_id=device.pk)
     try:
         with transaction.atomic():
             grabber_lock(user.pk)  # this person's grabs take turns from here, so the daily received total holds
@@ -167,11 +199,42 @@ def _grab(*, packet: LuckyPacket, user) -> LuckyShare:
                 raise _none_left(packet.pk)
             share_id, amount = claimed
             _check_daily_receive_limit(user=user, share_id=share_id, amount=amount)
-            ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount)
+            if amount * 2 >= packet.total:  # a directed share: the laundering rules' business (lucky/risk.py)
+                risk.named_check(user.pk, packet.sender_id)
+                risk.ring_check(packet=packet, grabber_id=user.pk, amount=amount)
+            ledger.post_grab(packet_id=packet.pk, grabber_id=user.pk, amount=amount, campaign_id=packet.campaign_id)
+            if packet.campaign_id is not None:
+                spendable = _spendable_issue(packet=packet, grabber=user, amount=amount)
+                LuckyShare.objects.filter(pk=share_id).update(spendable=spendable)
     except IntegrityError:
         # The same person's other grab (a double tap) won the unique (packet, grabber) race and has committed.
         return LuckyShare.objects.get(packet=packet, grabbed_by=user)
     return LuckyShare.objects.get(pk=share_id)
+
+
+def _spendable_issue(*, packet: LuckyPacket, grabber, amount: Decimal) -> Packet:
+    """The red packet a grabbed share of a campaign packet becomes: the grabber holds it, the sender is its issuer
+    (paid the campaign's issuer rebate when it is spent), its value sits in the campaign's packets outstanding (posted
+    by the grab) and whatever of it goes unused returns to the sender's cash (its funding account). A campaign that
+    ended since the send refuses the grab; the share goes back to the sender with the rest on expiry."""
+    rule = lucky_campaign_rule(Campaign.objects.get(pk=packet.campaign_id))  # as it is now, not as at the send
+    now = timezone.now()
+    return Packet.objects.create(
+        code=new_code(),
+        campaign_id=packet.campaign_id,
+        earn_rule=rule,
+        issuer_merchant=None,
+        issuer_user_id=packet.sender_id,
+        holder=grabber,
+        amount=amount,
+        min_spend=rule.min_spend,
+        categories=rule.allowed_categories,
+        denied_categories=rule.denied_categories,
+        issued_at=now,
+        expires_at=now + timedelta(days=rule.valid_days),
+        funding_account=ledger.cash_wallet(packet.sender_id),
+        channel="lucky",
+    )
 
 
 def _check_daily_receive_limit(*, user, share_id: int, amount: Decimal) -> None:

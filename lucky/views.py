@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from antifraud.devices import request_device
 from common.errors import ApplicationError
 from common.idempotency import run_once
 from common.money import format_cny
@@ -166,7 +167,8 @@ def packet_grab(request, packet_id: int):
     share = exc = None
     try:
         limits.grab_rate_check(request)
-        share = services.packet_grab(packet=packet, user=request.user)
+        device = request_device(request, request.user)  # recorded as used by this account, for lucky.risk
+        share = services.packet_grab(packet=packet, user=request.user, device=device)
     except ApplicationError as refused:
         exc = refused
     outcome, message = _grab_result(exc, share)
@@ -176,7 +178,8 @@ def packet_grab(request, packet_id: int):
             "lucky/_packet.html", {"entry": room.packet_entry(packet, request.user)}, request=request
         )
         status = 200 if exc is None or exc.code == "all_grabbed" else exc.status_code
-        return JsonResponse({"outcome": outcome, "message": message, "html": html}, status=status)
+        code = "" if exc is None else exc.code
+        return JsonResponse({"outcome": outcome, "code": code, "message": message, "html": html}, status=status)
     (messages.success if share is not None else messages.warning)(request, message)
     return redirect(reverse("lucky:room", args=[packet.group_id]) + f"#packet-{packet.pk}")
 

@@ -1,5 +1,6 @@
 """The fraud corpus, small (bench/fraud_corpus.py, `Config.small()`): honest shoppers and every attack kind through
-the real pages and API, two simulated days; the targets of issue #6 on it, and a clean audit after it.
+the real pages and API, two simulated days, then the lucky-money phase (bench/fraud_lucky.py); the targets of issue #6
+on it, and a clean audit after it.
 
 The figures of the full corpus are in docs/ANTIFRAUD.md, "Evaluation"."""
 
@@ -30,6 +31,7 @@ def corpus_clock(settings):
     settings.TIME_ZONE = corpus_time_zone()
 
 
+@pytest.mark.timeout(900)  # the rebate corpus (~80 s) and the lucky phase (~60 s), on a shared machine
 @pytest.mark.django_db(transaction=True)
 def test_the_small_corpus_meets_the_targets(corpus_clock):
     report = run_corpus(Config.small(), log=lambda message: None)
@@ -39,14 +41,22 @@ def test_the_small_corpus_meets_the_targets(corpus_clock):
     outcomes = {a["outcome"] for a in report["attempts"]}
     assert outcomes <= {"paid", "held", "partly_held", "blocked", "deferred"}, outcomes  # every attempt settled
     for kind, row in report["kinds"].items():
-        if "note" in row:  # circular flows: no page or API can make them
+        if "note" in row:  # circular flows of rebate packets: no page or API can make them
             continue
         assert row["attempts"] > 0, kind
         assert row["blocked"] + row["held"] + row["paid"] + row["deferred"] == row["value"], kind
+        if kind.startswith("lucky_"):
+            # Lucky laundering: only each ring's, chain's or puppet phone's first hop is ever paid (a plain gift on
+            # its own). Over two small days that first hop can pass 5 % of the value (a batched ring of three: 8 %),
+            # so the % target is the full corpus's (docs/ANTIFRAUD.md, "Lucky money"); here: nothing after it.
+            assert row["paid_after_first_hop"] == 0, f"{kind}: paid after the first hop\n{table}"
+            continue
         assert row["caught_pct"] >= TARGET_CAUGHT, f"{kind}: {row['caught_pct']:.1f} % held or blocked\n{table}"
     honest = report["honest"]
     assert honest["earned"] > 0 and honest["blocked"] + honest["earned"] + honest["deferred"] == honest["value"]
     assert honest["held_pct"] <= TARGET_HONEST_HELD, f"honest: {honest['held_pct']:.2f} % held\n{table}"
+    lucky = report["lucky_honest"]
+    assert lucky["attempts"] > 0 and lucky["refused_pct"] <= TARGET_HONEST_HELD, f"lucky honest refused\n{table}"
     call_command("audit")
 
 

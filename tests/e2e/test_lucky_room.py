@@ -2,7 +2,7 @@
 the room's form; a member whose room is already open sees the packet arrive without a reload and grabs it; two more
 grab; the sender's room shows every grab and the best luck live; a fourth member, whose page was loaded before the
 last share went, presses Grab and is told they are too late; a second packet expires and the room shows what went back.
-Every step is screenshot at 360 and 1280 px and no page may scroll sideways; the books are audited at the end."""
+Every step is screenshot at 360, 390 and 1280 px and no page may scroll sideways; the books are audited at the end."""
 
 import os
 import re
@@ -27,7 +27,7 @@ from tests.factories.lucky import cash_of, family
 pytestmark = [needs_chromium, pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 D = Decimal
-WIDTHS = {360: 780, 1280: 800}
+WIDTHS = {360: 780, 390: 844, 1280: 800}  # a small phone, a common phone (iPhone 12–14), a laptop
 
 
 def sign_in(tab, user) -> None:
@@ -46,7 +46,7 @@ def sign_in(tab, user) -> None:
 
 
 def shoot(tab, name: str) -> None:
-    """Screenshots at a small phone's and a laptop's width; the room may not scroll sideways at either."""
+    """Screenshots at two phones' widths and a laptop's; the room may not scroll sideways at any of them."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     for width, height in WIDTHS.items():
         tab.page.set_viewport_size({"width": width, "height": height})
