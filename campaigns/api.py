@@ -92,8 +92,14 @@ class CampaignStaffOnly:
 # Types only: ranges, lengths and every rule are the models' clean()/full_clean(), so messages match the admin.
 
 
-def _texts(help_text: str = "") -> serializers.ListField:
-    return serializers.ListField(child=serializers.CharField(allow_blank=True), default=list, help_text=help_text)
+def _texts(max_length: int, help_text: str = "") -> serializers.ListField:
+    """A list of names as the model's array column holds them: no empty item, none longer than its column."""
+    child = serializers.CharField(max_length=max_length, trim_whitespace=False)
+    return serializers.ListField(child=child, default=list, help_text=help_text)
+
+
+# A region as Campaign.clean reads it: a province, or province/city, each with a visible character.
+REGION_PATTERN = r"^[^/]*[^/\s][^/]*(?:/[\s\S]*\S[\s\S]*)?$"
 
 
 # The largest value of a PositiveIntegerField column: stated in the schema so a larger one is refused as invalid input.
@@ -130,8 +136,8 @@ class EarnRuleInput(serializers.Serializer):
     tiers = TiersField(allow_blank=True, default="", help_text="Optional amount:weight pairs, e.g. 5.00:70, 10.00:30")
     valid_days = serializers.IntegerField(default=30, min_value=1, max_value=POSITIVE_INT_MAX)
     min_spend = MoneyField(default=Decimal("0.00"), help_text="Spend needed to use the packet (0 = none)")
-    allowed_categories = _texts("Empty = every category")
-    denied_categories = _texts()
+    allowed_categories = _texts(50, "Empty = every category")
+    denied_categories = _texts(50)
 
 
 def _leg_choice(choices, name: str):
@@ -200,9 +206,13 @@ class CampaignInput(serializers.Serializer):
     participants = serializers.ChoiceField(
         choices=Campaign.Participants.choices, default=Campaign.Participants.MERCHANT_CONSUMER
     )
-    regions = _texts("Provinces (广东) or cities (广东/深圳); empty = nationwide")
+    regions = serializers.ListField(
+        child=serializers.RegexField(REGION_PATTERN, max_length=40, trim_whitespace=False),
+        default=list,
+        help_text="Provinces (广东) or cities (广东/深圳); empty = nationwide",
+    )
     user_scope = serializers.ChoiceField(choices=Campaign.UserScope.choices, default=Campaign.UserScope.ALL)
-    segments = _texts()
+    segments = _texts(40)
     per_user_limit = serializers.IntegerField(
         default=0, min_value=0, max_value=POSITIVE_INT_MAX, help_text="0 = no limit"
     )

@@ -53,7 +53,7 @@ TEXT = {
         "invited": "invited you",
         "received": "You received 2 red packets.",
         "checked": "Checked in: day 1 in a row.",
-        "earned": "You earned a red packet",
+        "earned": "You earned 1 red packet",
         "credited": "Credited",
         "yours": "Your rebate",
         "merchant": "The merchant's rebate",
