@@ -1,6 +1,7 @@
 """API plumbing shared by every app: one error shape `{code, message, details}`, in the request's language."""
 
 import logging
+import re
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -64,6 +65,22 @@ def exception_handler(exc, context):
         return error_response(code, errors.REQUEST_INVALID, response.status_code, response.data)
     message = str(exc.detail) if hasattr(exc, "detail") else str(exc)
     return error_response(code, message, response.status_code)
+
+
+# An id in a query filter: what a bigint primary key can hold, written in plain ASCII digits.
+ID_FILTER_SCHEMA = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+_ID_FILTER = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def id_filter(params, name: str, message) -> int | None:
+    """The id a list's `name` query parameter filters by, or None when it is absent or empty. Anything else than an
+    id (a sign, other digits than 0-9, beyond a bigint) is refused with `message` as 400 `invalid_filter`."""
+    raw = params.get(name)
+    if not raw:
+        return None
+    if not _ID_FILTER.fullmatch(raw) or int(raw) > ID_FILTER_SCHEMA["maximum"]:
+        raise ApplicationError(message, code="invalid_filter")
+    return int(raw)
 
 
 class MoneyField(serializers.DecimalField):

@@ -5,7 +5,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api import ERROR
+from common.api import ERROR, ID_FILTER_SCHEMA, id_filter
 from common.errors import ApplicationError
 
 from .models import Rebate
@@ -40,7 +40,7 @@ class RebateListApi(ListAPIView):
     @extend_schema(
         operation_id="rebates_list",
         parameters=[
-            OpenApiParameter("order", int, description="Only rebates caused by this order id"),
+            OpenApiParameter("order", ID_FILTER_SCHEMA, description="Only rebates caused by this order id"),
             OpenApiParameter("status", str, enum=[s.value for s in Rebate.Status]),
         ],
         responses={200: RebateOutput(many=True), 400: ERROR},
@@ -51,10 +51,9 @@ class RebateListApi(ListAPIView):
     def get_queryset(self):
         qs = rebates_visible_to(self.request.user)
         params = self.request.query_params
-        if params.get("order"):
-            if not params["order"].isdigit():
-                raise ApplicationError(_("order must be an order id."), code="invalid_filter")
-            qs = qs.filter(redemption__order_id=int(params["order"]))
+        order_id = id_filter(params, "order", _("order must be an order id."))
+        if order_id is not None:
+            qs = qs.filter(redemption__order_id=order_id)
         if params.get("status"):
             if params["status"] not in Rebate.Status.values:
                 raise ApplicationError(

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import MerchantStaff
-from common.api import ERROR
+from common.api import ERROR, ID_FILTER_SCHEMA, id_filter
 from common.errors import ApplicationError, NotFound
 
 from . import services as webhooks
@@ -207,10 +207,9 @@ class WebhookDeliveryListApi(MerchantAdminOnly, ListAPIView):
     def get_queryset(self):
         qs = WebhookDelivery.objects.filter(endpoint__merchant=self.merchant).order_by("-created_at", "-pk")
         params = self.request.query_params
-        if params.get("endpoint"):
-            if not params["endpoint"].isdigit():
-                raise ApplicationError(_("endpoint must be an endpoint id."), code="invalid_filter")
-            qs = qs.filter(endpoint_id=int(params["endpoint"]))
+        endpoint_id = id_filter(params, "endpoint", _("endpoint must be an endpoint id."))
+        if endpoint_id is not None:
+            qs = qs.filter(endpoint_id=endpoint_id)
         if params.get("state"):
             if params["state"] not in WebhookDelivery.State.values:
                 raise ApplicationError(
@@ -229,7 +228,7 @@ class WebhookDeliveryListApi(MerchantAdminOnly, ListAPIView):
     @extend_schema(
         operation_id="webhook_deliveries_list",
         parameters=[
-            OpenApiParameter("endpoint", int, description="Only this endpoint's deliveries"),
+            OpenApiParameter("endpoint", ID_FILTER_SCHEMA, description="Only this endpoint's deliveries"),
             OpenApiParameter("state", str, enum=WebhookDelivery.State.values),
             OpenApiParameter("event_type", str, enum=EventType.values),
         ],

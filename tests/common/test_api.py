@@ -9,8 +9,9 @@ from django.urls import resolve
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.exceptions import ValidationError
 
-from common.api import MoneyField
+from common.api import ID_FILTER_SCHEMA, MoneyField, id_filter
 from common.datetimes import ACCEPTED_PATTERN, RFC3339_PATTERN
+from common.errors import ApplicationError
 from common.idempotency import is_idempotent
 from common.money import amount_pattern
 
@@ -100,3 +101,11 @@ def test_a_nullable_amount_is_null_only_as_json_null():
     for blank in ("", "  "):
         with pytest.raises(ValidationError):
             field.run_validation(blank)
+
+
+def test_the_id_filter_schema_states_the_bounds_the_parser_keeps():
+    assert id_filter({"order": str(ID_FILTER_SCHEMA["maximum"])}, "order", "bad") == ID_FILTER_SCHEMA["maximum"]
+    assert id_filter({"order": ""}, "order", "bad") is None
+    for refused in (str(ID_FILTER_SCHEMA["minimum"] - 1), str(ID_FILTER_SCHEMA["maximum"] + 1), "+1", " 1", "1\n"):
+        with pytest.raises(ApplicationError):
+            id_filter({"order": refused}, "order", "bad")

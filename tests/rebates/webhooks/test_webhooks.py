@@ -632,3 +632,14 @@ def test_end_to_end_a_redemption_reaches_the_merchants_receiver_through_the_work
     wait_for(lambda: not WebhookDelivery.objects.exclude(state="succeeded").exists())
     assert Rebate.objects.count() == 2
     assert_books_clean(capsys)
+
+
+@pytest.mark.parametrize("endpoint", ["-480", "0", "²", "٣", "1e3", "99999999999999999999", "9223372036854775808"])
+def test_a_delivery_filter_that_is_not_an_id_is_400_invalid_filter(merchant_admin, endpoint):
+    reply = merchant_admin.get("/api/v1/webhooks/deliveries/", {"endpoint": endpoint})
+    assert (reply.status_code, reply.json()["code"]) == (400, "invalid_filter")
+
+
+def test_a_delivery_filter_by_the_largest_id_is_an_empty_page(merchant_admin):
+    reply = merchant_admin.get("/api/v1/webhooks/deliveries/", {"endpoint": str(2**63 - 1)})
+    assert (reply.status_code, reply.json()["results"]) == (200, [])
